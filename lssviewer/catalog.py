@@ -31,7 +31,7 @@ AXES = {"x": 0, "y": 1, "z": 2}
 
 def _as_array(name: str, value: Any, shape_tail: tuple[int, ...]) -> np.ndarray:
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = np.array(value, dtype=np.float64)  # always a private copy (made read-only below)
     except (TypeError, ValueError) as exc:
         raise CatalogError(f"{name} is not numeric ({exc})") from None
     if arr.ndim != 1 + len(shape_tail) or arr.shape[1:] != shape_tail:

@@ -60,6 +60,12 @@ FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
         Format("hdf5", "lssviewer native HDF5 (one catalog or a suite)", "lssviewer.io.hdf5"),
+        Format("cm23", "CM23 arrays: *_halos.npy (n_sims, N, 7) + *_cosmology.csv", "lssviewer.io.cm23"),
+        Format("npz", "NumPy .npz (one catalog)", "lssviewer.io.npz"),
+        Format("csv", "CSV with a units header (one catalog)", "lssviewer.io.csv"),
+        Format("rockstar", "Rockstar ASCII out_*.list (read only)", "lssviewer.io.rockstar"),
+        Format("quijote", "Quijote FoF binary groups_XXX/group_tab_XXX.N (read only)", "lssviewer.io.quijote"),
+        Format("vtp", "VTK PolyData .vtp for ParaView (write only)", "lssviewer.io.vtp"),
     )
 }
 

@@ -1,0 +1,41 @@
+"""Shared fixtures: paths to the real data and small synthetic catalogs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LSSVIEWER_SHARED_DATA", REPO.parent / "shared" / "data"))
+ROCKSTAR = SHARED_DATA / "rockstar_out_163.list"
+
+
+@pytest.fixture
+def rockstar_path() -> Path:
+    if not ROCKSTAR.exists():
+        pytest.fail(f"real test data missing: {ROCKSTAR} (set LSSVIEWER_SHARED_DATA)")
+    return ROCKSTAR
+
+
+def make_catalog(n: int = 50, box: float = 100.0, seed: int = 0, z: float = 0.5, om: float = 0.3,
+                 s8: float | None = 0.8, name: str = "synthetic"):
+    from lssviewer import Cosmology, HaloCatalog
+
+    rng = np.random.default_rng(seed)
+    return HaloCatalog(
+        positions=rng.uniform(0, box, (n, 3)),
+        velocities=rng.normal(0, 300, (n, 3)),
+        masses=10 ** rng.uniform(12, 15, n),
+        box_size=box, redshift=z, cosmology=Cosmology(om, s8), name=name,
+        provenance={"seed": seed, "note": "unit test"},
+    )
+
+
+@pytest.fixture
+def catalog():
+    return make_catalog()
