@@ -1,0 +1,1 @@
+"""Dockable panels of the main window: summary statistics and likelihood profiles."""

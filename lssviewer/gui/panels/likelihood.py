@@ -1,0 +1,314 @@
+"""The likelihood panel: profiles of the model's log-likelihood (ELBO) in Omega_m and sigma_8, or a 2-D grid.
+
+The scan itself runs in the inference worker through ``model.scan`` (common random numbers across
+the grid, so the profile is smooth); the points arrive one by one and are drawn as they come,
+with their standard errors. A 1-D profile holds the other parameter at the catalog's true value
+(or the prior centre when the truth is unknown), like
+:func:`lssviewer.model.likelihood.profile_1d`; when the scan ends the panel shows the MAP and the
+68 % interval from :func:`lssviewer.model.likelihood.summarize_profile` (flat prior). The plot is
+the panel's own matplotlib Figure, exportable to PNG/PDF/SVG.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from PySide6 import QtCore, QtWidgets
+
+MODES = {"omega_m": "Ωm profile", "sigma_8": "σ8 profile", "grid": "2-D grid"}
+#: Plain Unicode labels: mathtext costs ~100 ms on a first draw, which would stall the window.
+PARAM_LABELS = {"omega_m": "Ωm", "sigma_8": "σ8"}
+#: Minimum time between two redraws while points stream in [ms] (an Agg redraw plus the window's
+#: OpenGL re-composition cost 60-130 ms on 2 busy cores).
+REDRAW_MS = 250
+
+
+def scan_grid(mode: str, points: int, prior: object, truth: tuple[float | None, float | None]
+              ) -> tuple[np.ndarray, dict]:
+    """The (P, 2) grid of (Omega_m, sigma_8) for a scan, and its description.
+
+    Args:
+        mode: "omega_m" or "sigma_8" (1-D profile: ``points`` values across the prior, the other
+            parameter fixed at its truth when known and inside the prior, else the prior centre),
+            or "grid" (``points`` x ``points`` over the prior box).
+        prior: a PriorBox; truth: the catalog's (Omega_m, sigma_8), None where unknown.
+    """
+    bounds = np.array([prior.omega_m, prior.sigma_8], dtype=float)
+    centre = bounds.mean(axis=1)
+    fixed = []
+    for i in range(2):
+        t = truth[i]
+        ok = t is not None and bounds[i, 0] <= t <= bounds[i, 1]
+        fixed.append(float(t) if ok else float(centre[i]))
+    if mode in ("omega_m", "sigma_8"):
+        axis = 0 if mode == "omega_m" else 1
+        values = np.linspace(bounds[axis, 0], bounds[axis, 1], points)
+        grid = np.tile(fixed, (points, 1))
+        grid[:, axis] = values
+        meta = {"mode": mode, "axis": axis, "values": values.tolist(), "fixed": fixed,
+                "truth": [None if t is None else float(t) for t in truth]}
+        return grid, meta
+    if mode == "grid":
+        om = np.linspace(bounds[0, 0], bounds[0, 1], points)
+        s8 = np.linspace(bounds[1, 0], bounds[1, 1], points)
+        oo, ss = np.meshgrid(om, s8, indexing="xy")  # row = sigma_8, column = omega_m
+        grid = np.column_stack([oo.ravel(), ss.ravel()])
+        meta = {"mode": "grid", "axis": None, "omega_m": om.tolist(), "sigma_8": s8.tolist(),
+                "truth": [None if t is None else float(t) for t in truth]}
+        return grid, meta
+    raise ValueError(f"scan mode must be one of {tuple(MODES)}")
+
+
+def _interval(value: object) -> tuple[float, float] | None:
+    try:
+        lo, hi = (float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
+
+
+class LikelihoodPanel(QtWidgets.QWidget):
+    run_requested = QtCore.Signal()
+    cancel_requested = QtCore.Signal()
+    export_requested = QtCore.Signal()
+    redrawn = QtCore.Signal(int, int)  # points shown, grid size
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        outer = QtWidgets.QVBoxLayout(self)
+        top = QtWidgets.QHBoxLayout()
+        self.mode = QtWidgets.QComboBox()
+        for key, label in MODES.items():
+            self.mode.addItem(label, key)
+        top.addWidget(self.mode)
+        top.addWidget(QtWidgets.QLabel("points"))
+        self.points = QtWidgets.QSpinBox()
+        self.points.setRange(3, 101)
+        self.points.setValue(11)
+        self.points.setToolTip("Grid points per parameter (a 2-D grid has points x points)")
+        top.addWidget(self.points)
+        top.addWidget(QtWidgets.QLabel("ELBO draws"))
+        self.noise = QtWidgets.QSpinBox()
+        self.noise.setRange(1, 256)
+        self.noise.setValue(4)
+        self.noise.setToolTip("Noise draws per ELBO evaluation (more = smaller error bars, slower)")
+        top.addWidget(self.noise)
+        top.addWidget(QtWidgets.QLabel("seed"))
+        self.seed = QtWidgets.QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        top.addWidget(self.seed)
+        top.addStretch(1)
+        outer.addLayout(top)
+        top = QtWidgets.QHBoxLayout()
+        self.run_button = QtWidgets.QPushButton("Run scan")
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.export_button = QtWidgets.QPushButton("Export figure...")
+        self.cancel_button.setEnabled(False)
+        top.addWidget(self.run_button)
+        top.addWidget(self.cancel_button)
+        top.addStretch(1)
+        top.addWidget(self.export_button)
+        outer.addLayout(top)
+        self.message = QtWidgets.QLabel("Scan the likelihood of the selected catalog.")
+        self.message.setWordWrap(True)
+        outer.addWidget(self.message)
+        # fixed margins, no layout engine: a constrained layout costs ~100 ms per redraw on 2 cores
+        self.figure = Figure(figsize=(6, 4))
+        self.figure.subplots_adjust(left=0.16, right=0.96, bottom=0.14, top=0.9)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumSize(200, 160)
+        outer.addWidget(self.canvas, 1)
+
+        self.points_received: list[dict] = []
+        self.meta: dict | None = None
+        self.summary: dict | None = None
+        self.catalog_label = ""
+        self._grid_size = 0
+        self._redraw = QtCore.QTimer(self, singleShot=True, interval=REDRAW_MS)
+        self._redraw.timeout.connect(self.draw)
+        self.run_button.clicked.connect(self.run_requested.emit)
+        self.cancel_button.clicked.connect(self.cancel_requested.emit)
+        self.export_button.clicked.connect(self.export_requested.emit)
+
+    def warm_up(self) -> None:
+        """Draw a throw-away figure once, so fonts and glyph caches are loaded before the first scan
+        (the first text drawn in a process costs ~100 ms, which would otherwise stall the scan's start)."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        fig = Figure(figsize=(3, 2))
+        ax = fig.add_subplot()
+        ax.errorbar([0.1, 0.2], [0.0, -1.0], yerr=[0.1, 0.1], fmt="o-", label="log L")
+        ax.set_xlabel(PARAM_LABELS["omega_m"] + " " + PARAM_LABELS["sigma_8"] + " log L − max [nats]")
+        ax.set_title("warm-up", fontsize=9)
+        ax.legend(fontsize=8)
+        FigureCanvasAgg(fig).draw()
+
+    # ------------------------------------------------------------------ settings
+    def mode_key(self) -> str:
+        return str(self.mode.currentData())
+
+    def set_busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+
+    # ------------------------------------------------------------------ data
+    def begin(self, meta: dict, grid_size: int, catalog_label: str) -> None:
+        self.meta, self.summary, self.catalog_label = meta, None, catalog_label
+        self.points_received = []
+        self._grid_size = grid_size
+        self.message.setText(f"Scanning {catalog_label}: 0 / {grid_size} points")
+        self.draw()
+
+    def add_point(self, point: dict) -> None:
+        """Store a streamed point; the figure and the text follow at the next redraw tick (batched, so
+        the window is re-composed at most every REDRAW_MS however fast the points come)."""
+        self.points_received.append(point)
+        if not self._redraw.isActive():
+            self._redraw.start()
+
+    def finish(self, result: dict) -> None:
+        self._redraw.stop()
+        self.points_received = list(result.get("points", self.points_received))
+        self.summary = result.get("summary")
+        text = f"{self.catalog_label}: {len(self.points_received)} points"
+        s = self.summary or {}
+        if "error" in s:
+            text += f"; summary failed: {s['error']}"
+        elif s.get("map") is not None and self.meta and self.meta.get("axis") is not None:
+            name = "Ωm" if self.meta["axis"] == 0 else "σ8"
+            iv = _interval(s.get("interval68"))
+            text += f"; MAP {name} = {float(s['map']):.4g}"
+            if iv:
+                text += f", 68 % interval [{iv[0]:.4g}, {iv[1]:.4g}]"
+        elif self.meta and self.meta.get("mode") == "grid" and s.get("map") is not None:
+            text += f"; MAP Ωm = {float(s['map'][0]):.4g}, σ8 = {float(s['map'][1]):.4g}"
+            for name, key in (("Ωm", "omega_m"), ("σ8", "sigma_8")):
+                iv = _interval((s.get(key) or {}).get("interval68"))
+                if iv:
+                    text += f"; {name} 68 % [{iv[0]:.4g}, {iv[1]:.4g}]"
+        self.message.setText(text)
+        self.draw()
+
+    def stopped(self, why: str) -> None:
+        self._redraw.stop()
+        self.message.setText(f"{why} after {len(self.points_received)} points.")
+        self.draw()
+
+    # ------------------------------------------------------------------ drawing
+    def draw(self) -> None:
+        """Redraw from the points received so far (cheap: only the data artists change while streaming)."""
+        if not self.meta:
+            self.figure.clear()
+            self._axes = None
+            self.canvas.draw_idle()
+            return
+        if self.meta["mode"] == "grid":
+            self._draw_grid()
+        else:
+            self._draw_profile()
+        if self.summary is None and self._grid_size:
+            self.message.setText(f"Scanning {self.catalog_label}: {len(self.points_received)} / "
+                                 f"{self._grid_size} points")
+        self.canvas.draw_idle()
+        self.redrawn.emit(len(self.points_received), self._grid_size)
+
+    def _fresh_axes(self) -> object:
+        key = (id(self.meta), len(self.points_received) == 0)
+        if getattr(self, "_axes", None) is None or self._axes_key[0] != key[0]:
+            self.figure.clear()
+            self._axes = self.figure.add_subplot()
+            self._axes_key = key
+            self._data_artists: list = []
+            self._decorated = False
+        return self._axes
+
+    def _clear_data_artists(self) -> None:
+        for art in self._data_artists:
+            art.remove()
+        self._data_artists = []
+
+    def _draw_profile(self) -> None:
+        ax = self._fresh_axes()
+        axis = self.meta["axis"]
+        param = "omega_m" if axis == 0 else "sigma_8"
+        other = "sigma_8" if axis == 0 else "omega_m"
+        values = self.meta["values"]
+        truth = self.meta["truth"][axis]
+        if not self._decorated:
+            ax.set_xlim(values[0], values[-1])
+            ax.set_xlabel(PARAM_LABELS[param])
+            ax.set_ylabel("log L − max log L [nats]")
+            ax.set_title(f"{self.catalog_label} ({PARAM_LABELS[other]} = {self.meta['fixed'][1 - axis]:.4g})",
+                         fontsize=9)
+            if truth is not None:
+                ax.axvline(truth, color="k", ls="--", lw=1, label="truth")
+            self._decorated = True
+        self._clear_data_artists()
+        pts = sorted(self.points_received, key=lambda d: d["theta"][axis])
+        if pts:
+            x = np.array([d["theta"][axis] for d in pts])
+            y = np.array([d["log_likelihood"] for d in pts])
+            e = np.array([d["stderr"] for d in pts])
+            cont = ax.errorbar(x, y - y.max(), yerr=e, fmt="o-", ms=4, lw=1, capsize=2, color="C0",
+                               label="log L (ELBO)")
+            self._data_artists.append(cont)
+            lo = float(np.min(y - y.max() - np.nan_to_num(e)))
+            ax.set_ylim(min(lo, -1.0) * 1.08, max(float(np.nanmax(e)), 0.5) * 1.5)
+        s = self.summary or {}
+        if s.get("map") is not None:
+            self._data_artists.append(ax.axvline(float(s["map"]), color="C3", lw=1.5, label="MAP"))
+            iv = _interval(s.get("interval68"))
+            if iv:
+                self._data_artists.append(ax.axvspan(iv[0], iv[1], color="C3", alpha=0.15, label="68 % interval"))
+        if self.summary is not None or (not pts and truth is not None):
+            legend = ax.legend(fontsize=8, loc="lower center")  # only when the scan ends: legends are slow
+            self._data_artists.append(legend)
+
+    def _draw_grid(self) -> None:
+        ax = self._fresh_axes()
+        om, s8 = np.array(self.meta["omega_m"]), np.array(self.meta["sigma_8"])
+        img = np.full((len(s8), len(om)), np.nan)
+        for d in self.points_received:
+            i, j = divmod(int(d["index"]), len(om))
+            img[i, j] = d["log_likelihood"]
+        finite = np.isfinite(img)
+        if finite.any():
+            img = img - np.nanmax(img)
+        t = self.meta["truth"]
+        if not self._decorated:
+            dom, ds8 = (om[1] - om[0]) / 2, (s8[1] - s8[0]) / 2
+            self._image = ax.imshow(img, origin="lower", aspect="auto", cmap="viridis", vmin=-20, vmax=0,
+                                    extent=(om[0] - dom, om[-1] + dom, s8[0] - ds8, s8[-1] + ds8))
+            self.figure.colorbar(self._image, ax=ax, label="log L − max [nats]")
+            if t[0] is not None and t[1] is not None:
+                ax.plot(t[0], t[1], "kx", ms=9, mew=2, label="truth")
+            ax.set_xlabel(PARAM_LABELS["omega_m"])
+            ax.set_ylabel(PARAM_LABELS["sigma_8"])
+            ax.set_title(self.catalog_label, fontsize=9)
+            self._decorated = True
+        self._clear_data_artists()
+        self._image.set_data(img)
+        if finite.any():
+            lo = float(np.nanmin(img))
+            self._image.set_clim(max(lo, -50.0) if lo < 0 else -1.0, 0.0)
+        s = self.summary or {}
+        if s.get("map") is not None:
+            (mark,) = ax.plot(float(s["map"][0]), float(s["map"][1]), "o", mfc="none", mec="C3", ms=10, mew=2,
+                              label="MAP")
+            self._data_artists.append(mark)
+            levels = s.get("levels") or {}
+            raw_max = max(d["log_likelihood"] for d in self.points_received)
+            # the image is log L - max; the summary's levels (68 %, 95 %) are absolute log L values
+            lv = sorted(float(v) - raw_max for k, v in levels.items() if k in ("68", "95"))
+            if len(lv) == 2 and len(om) > 1 and len(s8) > 1 and np.all(np.isfinite(img)):
+                cs = ax.contour(om, s8, img, levels=lv, colors="w", linewidths=1, linestyles=["--", "-"])
+                self._data_artists.append(cs)
+        elif finite.any():
+            i, j = np.unravel_index(np.nanargmax(img), img.shape)
+            (mark,) = ax.plot(om[j], s8[i], "o", mfc="none", mec="C3", ms=10, mew=2, label="highest so far")
+            self._data_artists.append(mark)
+        if self.summary is not None:
+            self._data_artists.append(ax.legend(fontsize=8, loc="upper right"))

@@ -1,0 +1,245 @@
+"""The public model API (contract: docs/model-api.md): :func:`load_model` and :class:`DiffusionModel`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lssviewer.catalog import HaloCatalog
+from lssviewer.cosmology import Cosmology, PriorBox
+from lssviewer.errors import CatalogError, FormatError, LssviewerError, ParameterError
+from lssviewer.model import checkpoint
+from lssviewer.model.data import theta_to_unit
+from lssviewer.model.features import FeatureTransform, catalog_to_raw, raw_to_physical
+from lssviewer.model.likelihood import ScanPoint, elbo_scan
+from lssviewer.model.network import NetworkConfig
+from lssviewer.model.sampler import SAMPLERS, sample
+from lssviewer.model.vdm import VDM
+
+#: Where the built-in model is looked for, in order (installed package data, then the source tree).
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL_DIRS = (_PACKAGE_DIR / "resources" / "models" / "default",
+                      _PACKAGE_DIR.parent / "resources" / "models" / "default")
+
+
+def default_device() -> str:
+    """"cuda" if available, else "mps", else "cpu"."""
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def default_model_dir() -> Path:
+    """The directory of the built-in model; LssviewerError when none is installed."""
+    for d in DEFAULT_MODEL_DIRS:
+        if (d / checkpoint.MODEL_JSON).is_file():
+            return d
+    raise LssviewerError(
+        f"no trained default model is installed (looked in {DEFAULT_MODEL_DIRS[-1]}); train one with "
+        "'lssviewer train --data suite.h5 --out runs/NAME' and pass '--model runs/NAME' (or copy its "
+        "model.json and model.safetensors into that folder)")
+
+
+def load_model(path: str | os.PathLike[str] | None = None, device: str | None = None) -> DiffusionModel:
+    """Open a model directory (``None``: the built-in model) on ``device`` (``None``: automatic).
+
+    Raises LssviewerError (one line, naming the path) for a missing, corrupt or incompatible checkpoint.
+    """
+    directory = default_model_dir() if path is None else Path(path)
+    meta, weights = checkpoint.load_model_files(directory)
+    try:
+        vdm = build_vdm(meta)
+        vdm.load_state_dict(weights, strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise FormatError(f"checkpoint does not match its architecture ({' '.join(str(exc).split())[:160]})",
+                          directory) from None
+    try:
+        card = checkpoint.read_card(directory)
+    except FormatError:
+        card = None
+    return DiffusionModel(vdm, meta, device=device or default_device(), card=card, path=directory)
+
+
+def build_vdm(meta: dict[str, Any]) -> VDM:
+    """An untrained VDM with the architecture described in a model.json dict."""
+    arch = meta["architecture"]
+    sched = arch["schedule"]
+    return VDM(NetworkConfig.from_dict(arch["network"]), gamma_min=float(sched["gamma_min"]),
+               gamma_max=float(sched["gamma_max"]), schedule=str(sched["kind"]),
+               learn_endpoints=bool(sched.get("learn_endpoints", False)))
+
+
+class DiffusionModel:
+    """A trained p(catalog | Omega_m, sigma_8): sampling and likelihood scans.
+
+    Attributes:
+        prior: the prior box of (Omega_m, sigma_8) it was trained on.
+        n_halos: halos per catalog; box_size [Mpc/h]; redshift.
+        device: torch device string; card: model card dict; default_steps: sampler steps when None.
+        fixed_cosmology: omega_b, h, n_s of the training suite; transform: feature standardisation.
+    """
+
+    def __init__(self, vdm: VDM, meta: dict[str, Any], device: str = "cpu", card: dict[str, Any] | None = None,
+                 path: str | os.PathLike[str] | None = None):
+        try:
+            self.prior = PriorBox.from_dict(meta["prior"])
+            self.n_halos = int(meta["n_halos"])
+            self.box_size = float(meta["box_size"])
+            self.redshift = float(meta["redshift"])
+            self.transform = FeatureTransform.from_dict(meta["features"])
+            self.fixed_cosmology = {k: float(v) for k, v in meta.get("fixed_cosmology", {}).items()}
+            sampler_meta = meta.get("sampler", {})
+            self.default_steps = int(sampler_meta.get("default_steps", 50))
+            self.sampler = str(sampler_meta.get("method", "ancestral"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"model.json lacks or garbles {exc}", path) from None
+        self.meta = meta
+        self.path = None if path is None else Path(path)
+        try:
+            self.device = str(torch.device(device))
+            self.vdm = vdm.to(self.device).eval()
+        except (RuntimeError, AssertionError) as exc:
+            raise ParameterError(f"cannot use device {device!r} ({' '.join(str(exc).split())[:120]})") from None
+        self.card = card if card is not None else self._basic_card()
+
+    def _basic_card(self) -> dict[str, Any]:
+        return {"name": self.path.name if self.path else "model", "n_halos": self.n_halos,
+                "box_size": self.box_size, "redshift": self.redshift, "prior": self.prior.to_dict(),
+                "training": self.meta.get("training", {}), "data": self.meta.get("data", {}),
+                "validation": "not measured (no card.json)"}
+
+    def __repr__(self) -> str:
+        return (f"DiffusionModel(n_halos={self.n_halos}, box={self.box_size:g} Mpc/h, z={self.redshift:g}, "
+                f"device={self.device!r})")
+
+    # ------------------------------------------------------------------------------------- checks
+    def check_theta(self, omega_m: float, sigma_8: float, allow_extrapolation: bool = False) -> None:
+        """ParameterError unless (omega_m, sigma_8) is finite and (unless allowed) inside the prior box."""
+        if not (np.isfinite(omega_m) and np.isfinite(sigma_8)):
+            raise ParameterError(f"(omega_m={omega_m}, sigma_8={sigma_8}) is not finite")
+        if not allow_extrapolation:
+            try:
+                self.prior.check(float(omega_m), float(sigma_8))
+            except ParameterError as exc:
+                raise ParameterError(f"{exc.message}; the model was trained there only "
+                                     "(allow_extrapolation / --allow-extrapolation to go outside)") from None
+
+    def check_catalog(self, catalog: HaloCatalog) -> None:
+        """CatalogError if the catalog's N, box or redshift differ from the model's."""
+        if catalog.n_halos != self.n_halos:
+            raise CatalogError(f"catalog has {catalog.n_halos} halos but the model scores exactly {self.n_halos} "
+                               f"(cut it to its {self.n_halos} most massive halos first, e.g. --most-massive)")
+        if not np.isclose(catalog.box_size, self.box_size, rtol=1e-6):
+            raise CatalogError(f"catalog box is {catalog.box_size:g} Mpc/h, the model's is {self.box_size:g} Mpc/h")
+        if abs(catalog.redshift - self.redshift) > 1e-6:
+            raise CatalogError(f"catalog is at z = {catalog.redshift:g}, the model at z = {self.redshift:g}")
+
+    def _standardised(self, catalog: HaloCatalog) -> torch.Tensor:
+        self.check_catalog(catalog)
+        x = self.transform.standardise(catalog_to_raw(catalog))
+        worst = float(np.abs(x[:, 3:]).max())
+        if worst > 50:
+            raise CatalogError(f"catalog velocities or masses lie {worst:.0f} standard deviations from the "
+                               "training data (units? masses must be Msun/h, velocities km/s)")
+        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+
+    def _theta_unit(self, theta: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(theta_to_unit(theta, self.prior), dtype=torch.float32, device=self.device)
+
+    def cosmology(self, omega_m: float, sigma_8: float) -> Cosmology:
+        return Cosmology(omega_m=float(omega_m), sigma_8=float(sigma_8), **self.fixed_cosmology)
+
+    def _physical(self, x: torch.Tensor) -> np.ndarray:
+        raw = self.transform.unstandardise(x.detach().to("cpu", torch.float64).numpy())
+        return raw_to_physical(raw, self.box_size)
+
+    # ------------------------------------------------------------------------------------- sampling
+    def sample(self, omega_m: float, sigma_8: float, n: int = 1, seed: int = 0, steps: int | None = None,
+               progress: Callable[[int, int, np.ndarray], None] | None = None,
+               cancel: Callable[[], bool] | None = None, allow_extrapolation: bool = False,
+               method: str | None = None) -> list[HaloCatalog]:
+        """Draw ``n`` catalogs at (omega_m, sigma_8).
+
+        ``progress(step, total, state)`` receives after each step the current denoised estimate as a
+        float32 array (n, n_halos, 7): x, y, z [Mpc/h, wrapped into the box], vx, vy, vz [km/s],
+        log10 M [Msun/h]. ``cancel() -> True`` aborts with :class:`Cancelled`. Same seed, same catalogs.
+        ``method``: ``"ancestral"`` (default of the checkpoint) or ``"ddim"``.
+        """
+        self.check_theta(omega_m, sigma_8, allow_extrapolation)
+        n = int(n)
+        if n < 1:
+            raise ParameterError(f"n must be >= 1, got {n}")
+        steps = self.default_steps if steps is None else int(steps)
+        if steps < 1:
+            raise ParameterError(f"steps must be >= 1, got {steps}")
+        method = method or self.sampler
+        if method not in SAMPLERS:
+            raise ParameterError(f"unknown sampler {method!r} (choose from {', '.join(SAMPLERS)})")
+        theta = self._theta_unit(np.tile([float(omega_m), float(sigma_8)], (n, 1)))
+        gen = torch.Generator().manual_seed(int(seed))
+        callback = None
+        if progress is not None:
+            def callback(step: int, total: int, x_hat: torch.Tensor) -> None:
+                progress(step, total, self._physical(x_hat).astype(np.float32))
+        x = sample(self.vdm, theta, self.n_halos, steps, gen, method=method, callback=callback, cancel=cancel)
+        phys = self._physical(x)
+        if not np.all(np.isfinite(phys)):
+            raise LssviewerError("the sampler produced non-finite values (diverged model?)", self.path)
+        cosmo = self.cosmology(omega_m, sigma_8)
+        out = []
+        for i in range(n):
+            prov = {"generator": "lssviewer.model", "model": str(self.path) if self.path else None,
+                    "model_sha256": self.meta.get("weights_sha256"), "seed": int(seed), "index": i,
+                    "steps": steps, "sampler": method, "omega_m": float(omega_m), "sigma_8": float(sigma_8)}
+            log_m = np.clip(phys[i, :, 6], -30.0, 30.0)
+            out.append(HaloCatalog(positions=phys[i, :, :3], velocities=phys[i, :, 3:6], masses=10.0**log_m,
+                                   box_size=self.box_size, redshift=self.redshift, cosmology=cosmo,
+                                   name=f"sample {i} (omega_m={omega_m:g}, sigma_8={sigma_8:g}, seed={seed})",
+                                   provenance=prov))
+        return out
+
+    # ------------------------------------------------------------------------------------- likelihood
+    def scan(self, catalog: HaloCatalog, grid: Any, n_noise: int = 8, seed: int = 0,
+             cancel: Callable[[], bool] | None = None, allow_extrapolation: bool = False,
+             batch_size: int | None = None, antithetic: bool = False) -> Iterator[ScanPoint]:
+        """Yield a :class:`ScanPoint` per row of ``grid`` ((P, 2) of (omega_m, sigma_8)) as points finish.
+
+        The same noise draws and times (from ``seed``) are used at every grid point (common random
+        numbers). ``log_likelihood`` is the ELBO in nats of the density of (x, y, z [Mpc/h],
+        vx, vy, vz [km/s], log10 M [dex]).
+        """
+        grid = np.asarray(grid, dtype=np.float64)
+        if grid.ndim == 1 and grid.shape == (2,):
+            grid = grid[None]
+        if grid.ndim != 2 or grid.shape[1] != 2 or len(grid) == 0:
+            raise ParameterError(f"grid must have shape (P, 2) of (omega_m, sigma_8), got {grid.shape}")
+        for om, s8 in grid:
+            self.check_theta(om, s8, allow_extrapolation)
+        x = self._standardised(catalog)
+        if batch_size is None:
+            batch_size = 8 if self.device == "cpu" else 256
+        log_jac = self.transform.log_jacobian(self.n_halos)
+
+        def generate() -> Iterator[ScanPoint]:
+            for i, ll, err in elbo_scan(self.vdm, x, self._theta_unit(grid), n_noise=n_noise, seed=seed,
+                                        batch_size=batch_size, antithetic=antithetic, log_jacobian=log_jac,
+                                        cancel=cancel):
+                yield ScanPoint(index=i, theta=(float(grid[i, 0]), float(grid[i, 1])), log_likelihood=ll,
+                                stderr=err)
+
+        return generate()
+
+    def log_likelihood(self, catalog: HaloCatalog, omega_m: float, sigma_8: float, n_noise: int = 8,
+                       seed: int = 0, allow_extrapolation: bool = False) -> tuple[float, float]:
+        """(ELBO, stderr) at one point, in nats."""
+        pt = next(iter(self.scan(catalog, [[omega_m, sigma_8]], n_noise=n_noise, seed=seed,
+                                 allow_extrapolation=allow_extrapolation)))
+        return pt.log_likelihood, pt.stderr

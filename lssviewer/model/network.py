@@ -1,0 +1,171 @@
+"""Set-transformer score network: predicts the noise eps from (z_t, gamma_t, theta).
+
+Tokens are halos. Each token gets its noisy standardised features z_t (7) plus Fourier features
+of its position (see :mod:`lssviewer.model.features`: the embedding sees the box as a torus). The
+conditioning (cosmology theta and noise level gamma) is embedded once per catalog and modulates
+every block through adaptive layer norm (shift, scale and a zero-initialised gate, as in DiT),
+which is stronger than adding an embedding to the tokens (CM23) at the same cost.
+
+Attention is torch's ``scaled_dot_product_attention`` over all N halos (O(N^2)); with
+``induced_points = M > 0`` each block instead attends through M learned inducing points (ISAB of
+Lee et al. 2019, O(N M)) for large N. The network is permutation equivariant, so the model's
+density is exchangeable over halos.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lssviewer.model.features import N_FEATURES, POS, UNIFORM_STD, fourier_features
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Architecture of the score network (stored in checkpoints)."""
+
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    mlp_ratio: int = 4
+    fourier_features: int = 3  # frequencies k = 1..K of the periodic position embedding (0: off)
+    cond_dim: int = 128  # width of the conditioning embedding
+    induced_points: int = 0  # > 0: induced-point attention with this many inducing points
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> NetworkConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown network option(s): {', '.join(sorted(unknown))}")
+        return cls(**{k: int(v) for k, v in values.items()})
+
+
+def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.Tensor:
+    """Sinusoidal embedding of a scalar per row, x (B,) in about [0, 1] -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=x.dtype, device=x.device) / half)
+    ang = x[:, None] * freqs[None, :] * max_period * 0.5
+    return torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1)
+
+
+class Attention(nn.Module):
+    """Multi-head attention of queries x (B, Nq, d) over context c (B, Nk, d)."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        if d % heads:
+            raise ValueError(f"d_model={d} is not divisible by n_heads={heads}")
+        self.heads = heads
+        self.q = nn.Linear(d, d)
+        self.kv = nn.Linear(d, 2 * d)
+        self.out = nn.Linear(d, d)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        b, nq, d = x.shape
+        h = self.heads
+        q = self.q(x).view(b, nq, h, d // h).transpose(1, 2)
+        k, v = self.kv(c).view(b, c.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v)
+        return self.out(y.transpose(1, 2).reshape(b, nq, d))
+
+
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1.0 + scale[:, None, :]) + shift[:, None, :]
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with adaLN-zero conditioning (and optional inducing points)."""
+
+    def __init__(self, d: int, heads: int, mlp_ratio: int, cond_dim: int, induced_points: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False)
+        self.norm2 = nn.LayerNorm(d, elementwise_affine=False)
+        self.attn = Attention(d, heads)
+        self.mlp = nn.Sequential(nn.Linear(d, mlp_ratio * d), nn.GELU(), nn.Linear(mlp_ratio * d, d))
+        self.ada = nn.Linear(cond_dim, 6 * d)
+        nn.init.zeros_(self.ada.weight)
+        nn.init.zeros_(self.ada.bias)
+        self.induced = None
+        if induced_points > 0:
+            self.induced = nn.Parameter(torch.randn(induced_points, d) / math.sqrt(d))
+            self.attn_in = Attention(d, heads)
+            self.norm_i = nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)
+        h = _modulate(self.norm1(x), s1, sc1)
+        if self.induced is None:
+            a = self.attn(h, h)
+        else:  # ISAB: inducing points summarise the set, then the set attends to the summary
+            ind = self.induced[None].expand(x.shape[0], -1, -1)
+            summary = self.norm_i(ind + self.attn_in(ind, h))
+            a = self.attn(h, summary)
+        x = x + g1[:, None, :] * a
+        x = x + g2[:, None, :] * self.mlp(_modulate(self.norm2(x), s2, sc2))
+        return x
+
+
+class ScoreNetwork(nn.Module):
+    """eps_hat = net(z_t, gamma_t, theta).
+
+    Args (forward):
+        z: (B, N, 7) noisy standardised features.
+        gamma: (B,) gamma_t = -log SNR.
+        theta: (B, 2) cosmology mapped to [0, 1]^2 inside the prior box.
+        gamma_range: (gamma_min, gamma_max), used to map gamma to [0, 1] for its embedding.
+    """
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        n_in = N_FEATURES + 6 * config.fourier_features
+        self.embed = nn.Linear(n_in, d)
+        self.cond = nn.Sequential(nn.Linear(2 * 32 + 2, config.cond_dim), nn.SiLU(),
+                                  nn.Linear(config.cond_dim, config.cond_dim), nn.SiLU())
+        self.blocks = nn.ModuleList(
+            Block(d, config.n_heads, config.mlp_ratio, config.cond_dim, config.induced_points)
+            for _ in range(config.n_layers)
+        )
+        self.norm_out = nn.LayerNorm(d, elementwise_affine=False)
+        self.ada_out = nn.Linear(config.cond_dim, 2 * d)
+        self.out = nn.Linear(d, N_FEATURES)
+        for lin in (self.ada_out, self.out):
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def conditioning(self, gamma: torch.Tensor, theta: torch.Tensor,
+                     gamma_range: tuple[float, float]) -> torch.Tensor:
+        g = (gamma - gamma_range[0]) / (gamma_range[1] - gamma_range[0])
+        parts = [sinusoidal(g, 32), sinusoidal(theta[:, 0], 16, 100.0), sinusoidal(theta[:, 1], 16, 100.0),
+                 theta]
+        return self.cond(torch.cat(parts, dim=-1))
+
+    def forward(self, z: torch.Tensor, gamma: torch.Tensor, theta: torch.Tensor,
+                gamma_range: tuple[float, float]) -> torch.Tensor:
+        inputs = [z]
+        if self.config.fourier_features:
+            # current estimate of the box fraction, z / alpha (de-shrunk), then its periodic embedding
+            alpha = torch.sqrt(torch.sigmoid(-gamma))[:, None, None]
+            u = 0.5 + UNIFORM_STD * z[..., POS] / alpha
+            inputs.append(fourier_features(u, self.config.fourier_features))
+        h = self.embed(torch.cat(inputs, dim=-1))
+        c = self.conditioning(gamma, theta, gamma_range)
+        for block in self.blocks:
+            h = block(h, c)
+        shift, scale = self.ada_out(c).chunk(2, dim=-1)
+        return self.out(_modulate(self.norm_out(h), shift, scale))
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,66 @@
+"""Samplers of the VDM: ancestral (VDM eq. 30-33) and deterministic DDIM (Song et al. 2021).
+
+Both walk a uniform grid t_K = 1 > ... > t_0 = 0 of the learned schedule. All random numbers come
+from a CPU ``torch.Generator`` seeded by the caller, so the same seed gives the same catalogs on a
+given device (and, up to floating-point rounding, across devices).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from lssviewer.model.schedule import alpha_sigma
+from lssviewer.model.vdm import VDM
+
+SAMPLERS = ("ancestral", "ddim")
+
+
+class Cancelled(Exception):
+    """Raised when a ``cancel()`` callback asks a sampling run or a likelihood scan to stop."""
+
+
+@torch.inference_mode()
+def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generator: torch.Generator,
+           method: str = "ancestral",
+           callback: Callable[[int, int, torch.Tensor], None] | None = None,
+           cancel: Callable[[], bool] | None = None) -> torch.Tensor:
+    """Draw standardised catalogs x (B, N, 7) at conditioning ``theta_unit`` (B, 2) in [0, 1]^2.
+
+    Args:
+        steps: number of denoising steps K (>= 1).
+        method: ``"ancestral"`` (stochastic) or ``"ddim"`` (deterministic after the first draw).
+        callback: called after each step with (step, K, x_hat) where x_hat (B, N, 7) is the current
+            denoised estimate (z_t - sigma_t eps_hat) / alpha_t in standardised units.
+        cancel: polled before each step; True raises :class:`Cancelled`.
+    """
+    if method not in SAMPLERS:
+        raise ValueError(f"unknown sampler {method!r} (choose from {', '.join(SAMPLERS)})")
+    if steps < 1:
+        raise ValueError("steps must be >= 1")
+    device = theta_unit.device
+    b = theta_unit.shape[0]
+    shape = (b, n_halos, 7)
+    z = torch.randn(shape, generator=generator).to(device)
+    ts = torch.linspace(1.0, 0.0, steps + 1, device=device)
+    gammas, _ = vdm.schedule(ts)
+    for i in range(steps):
+        if cancel is not None and cancel():
+            raise Cancelled("sampling cancelled")
+        g_t, g_s = gammas[i], gammas[i + 1]
+        a_t, s_t = alpha_sigma(g_t)
+        a_s, s_s = alpha_sigma(g_s)
+        eps_hat = vdm.eps_hat(z, g_t.expand(b), theta_unit).float()
+        x_hat = (z - s_t * eps_hat) / a_t
+        if method == "ancestral":
+            c = -torch.expm1(g_s - g_t)  # 1 - SNR_t / SNR_s
+            mean = (a_s / a_t) * (z - c * s_t * eps_hat)
+            noise = torch.randn(shape, generator=generator).to(device)
+            z = mean + torch.sqrt((s_s**2) * c) * noise
+        else:
+            z = a_s * x_hat + s_s * eps_hat
+        if callback is not None:
+            callback(i + 1, steps, x_hat)
+    a_0, _ = alpha_sigma(gammas[-1])
+    return z / a_0  # the mean of the Gaussian decoder p(x | z_0)

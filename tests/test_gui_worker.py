@@ -1,0 +1,116 @@
+"""The inference worker: one thread, queued requests, superseding, cancelling, errors as signals.
+
+Runs the real model code (lssviewer.model) on a tiny untrained checkpoint written by
+tests/gui_support.py, so sampling and scans are real but fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gui_support import tiny_model_dir, toy_suite
+
+from lssviewer.gui.worker import InferenceWorker
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("model") / "tiny", n_halos=300, default_steps=20)
+
+
+@pytest.fixture
+def worker(qtbot, model_dir):
+    w = InferenceWorker()
+    events = []
+    for name in ("started", "progress", "result", "failed", "cancelled", "finished"):
+        getattr(w, name).connect(lambda *args, _n=name: events.append((_n, *args)))
+    w.events = events
+    with qtbot.waitSignal(w.model_loaded, timeout=30_000):
+        w.load_model(str(model_dir))
+    yield w
+    assert w.shutdown(timeout=30)
+
+
+def _wait_finished(qtbot, worker, rid, timeout=60_000):
+    qtbot.waitUntil(lambda: any(e[0] == "finished" and e[1] == rid for e in worker.events), timeout=timeout)
+    return [e for e in worker.events if len(e) > 1 and e[1] == rid]
+
+
+def test_sample_streams_states_and_matches_direct_model_call(qtbot, worker, model_dir):
+    from lssviewer.model.api import load_model
+
+    rid = worker.sample(0.3, 0.8, seed=5, steps=12)
+    ev = _wait_finished(qtbot, worker, rid)
+    states = [e[3] for e in ev if e[0] == "progress" and e[3][0] == "state"]
+    steps = [e[3][1] for e in ev if e[0] == "progress" and e[3][0] == "step"]
+    assert steps == list(range(1, 13)) or steps[-1] == 12
+    assert states and states[-1][1] == 12 and states[-1][3].shape == (300, 7)
+    (cat,) = next(e[3] for e in ev if e[0] == "result")
+    # independent computation: the same model, loaded separately, with the same seed
+    (direct,) = load_model(model_dir).sample(0.3, 0.8, seed=5, steps=12)
+    np.testing.assert_allclose(cat.positions, direct.positions, rtol=1e-6, atol=1e-6)
+    # streamed states are physical-unit copies: positions wrapped into the 300 Mpc/h box
+    for _, _, _, arr in states:
+        assert np.all((arr[:, :3] >= 0) & (arr[:, :3] <= 300.0))
+
+
+def test_newer_sample_supersedes_older_ones(qtbot, worker):
+    ids = [worker.sample(0.2 + 0.05 * i, 0.8, seed=1, steps=40) for i in range(4)]
+    _wait_finished(qtbot, worker, ids[-1])
+    results = {e[1] for e in worker.events if e[0] == "result"}
+    cancelled = {e[1] for e in worker.events if e[0] == "cancelled"}
+    assert ids[-1] in results
+    assert set(ids[1:-1]) <= cancelled  # queued ones were dropped without running
+    assert results | cancelled >= set(ids)  # each request ended one way or the other
+
+
+def test_cancel_during_sample_then_keeps_working(qtbot, worker):
+    rid = worker.sample(0.3, 0.8, seed=1, steps=2000, supersede=False)
+    qtbot.waitUntil(lambda: any(e[0] == "progress" and e[1] == rid for e in worker.events), timeout=30_000)
+    worker.cancel(rid)
+    ev = _wait_finished(qtbot, worker, rid)
+    assert [e[0] for e in ev if e[0] in ("result", "failed", "cancelled")] == ["cancelled"]
+    rid2 = worker.sample(0.3, 0.8, seed=1, steps=5)
+    assert any(e[0] == "result" for e in _wait_finished(qtbot, worker, rid2))
+
+
+def test_error_becomes_one_line_message_and_worker_goes_on(qtbot, worker):
+    rid = worker.sample(0.9, 0.8, seed=0, steps=5)  # outside the prior box
+    ev = _wait_finished(qtbot, worker, rid)
+    (msg,) = [e[3] for e in ev if e[0] == "failed"]
+    assert "prior" in msg and "\n" not in msg
+    boom = worker.call(lambda model, cancel: 1 / 0)
+    (msg2,) = [e[3] for e in _wait_finished(qtbot, worker, boom) if e[0] == "failed"]
+    assert msg2.startswith("ZeroDivisionError")
+    ok = worker.call(lambda model, cancel: model.n_halos)
+    assert [e[3] for e in _wait_finished(qtbot, worker, ok) if e[0] == "result"] == [300]
+
+
+def test_scan_streams_points_with_summary(qtbot, worker, tmp_path):
+    (cat, *_) = toy_suite(tmp_path / "s.h5", n_cosmologies=1, realisations=1, n_halos=300)
+    grid = np.column_stack([np.linspace(0.1, 0.5, 5), np.full(5, 0.8)])
+    rid = worker.scan(cat, grid, n_noise=2, seed=0, meta={"axis": 0, "mode": "omega_m"})
+    ev = _wait_finished(qtbot, worker, rid)
+    points = [e[3][1] for e in ev if e[0] == "progress" and e[3][0] == "point"]
+    assert sorted(p["index"] for p in points) == list(range(5))
+    out = next(e[3] for e in ev if e[0] == "result")
+    # the summary is the model package's summarize_profile of exactly these points
+    from lssviewer.model.likelihood import summarize_profile
+
+    ref = summarize_profile(grid[:, 0], [p["log_likelihood"] for p in out["points"]])
+    assert out["summary"]["map"] == pytest.approx(ref["map"])
+    assert 0.1 <= out["summary"]["map"] <= 0.5
+
+
+def test_requests_without_a_model_fail_cleanly(qtbot):
+    w = InferenceWorker(loader=lambda path, device: (_ for _ in ()).throw(FileNotFoundError(2, "gone", path)))
+    failed = []
+    w.failed.connect(lambda rid, kind, msg: failed.append((kind, msg)))
+    w.load_model("/nowhere/model")
+    w.sample(0.3, 0.8)
+    qtbot.waitUntil(lambda: len(failed) == 2, timeout=10_000)
+    assert failed[0] == ("load_model", "/nowhere/model: gone")
+    assert failed[1][0] == "sample" and "no model is loaded" in failed[1][1]
+    assert w.shutdown(timeout=10)
