@@ -73,6 +73,9 @@ def test_pk_options_in_the_table(suites, capsys):
                  "--rsd", "--los", "y", "--ells", "0,2"]) == 0
     text = capsys.readouterr().out
     assert "# shot_noise: 20000" in text and "# los: y" in text and "# space: redshift" in text
+    assert main(["stats", sims, "--stat", "pairwise", "--jackknife", "2", "--json", "--bins", "0,20,40"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["meta"]["error"].startswith("jackknife") and len(d["values"]) == 2
 
 
 @pytest.mark.parametrize("extra,message", [

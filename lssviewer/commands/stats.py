@@ -27,6 +27,7 @@ _APPLIES = {
     "k": ("knn",),
     "randoms": ("knn",),
     "seed": ("knn",),
+    "jackknife": ("xi", "xi-rsd", "pairwise"),
 }
 _PLOT_EXTENSIONS = (".png", ".pdf", ".svg")
 
@@ -57,6 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--k", metavar="K,K", help="knn: neighbour orders (default 1,2,4,8)")
     g.add_argument("--randoms", type=int, help="knn: random query points (default 100000)")
     g.add_argument("--seed", type=int, help="knn: seed of the query points (default 0)")
+    g.add_argument("--jackknife", type=int, metavar="N",
+                   help="xi, xi-rsd, pairwise: jackknife errors over N^3 subvolumes (default: Poisson errors)")
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -90,6 +93,8 @@ def _options(args: argparse.Namespace) -> dict:
         out["n_random"] = opts["randoms"]
     if "seed" in opts:
         out["seed"] = opts["seed"]
+    if "jackknife" in opts:
+        out["jackknife"] = opts["jackknife"]
     return out
 
 

@@ -40,6 +40,8 @@ from lssviewer.stats.xi import legendre_poly, los_index
 ASSIGNMENT_ORDER = {"cic": 2, "tsc": 3}
 #: Default mesh size per dimension.
 DEFAULT_MESH = 128
+#: Largest mesh accepted: the plan holds a few float64 arrays of mesh^3 / 2 values (about 2.5 GB at 512).
+MAX_MESH = 512
 #: Aliasing images summed per axis for the interlaced shot-noise factor.
 _IMAGES = 256
 
@@ -49,8 +51,8 @@ def _check_mesh(mesh: int) -> int:
         m = int(mesh)
     except (TypeError, ValueError):
         raise ParameterError(f"mesh must be an integer, got {mesh!r}") from None
-    if m < 4 or m % 2 or m > 1024:
-        raise ParameterError(f"mesh must be an even integer in [4, 1024], got {mesh}")
+    if m < 4 or m % 2 or m > MAX_MESH:
+        raise ParameterError(f"mesh must be an even integer in [4, {MAX_MESH}], got {mesh}")
     return m
 
 

@@ -19,6 +19,8 @@ from lssviewer.stats.registry import get_spec
 from lssviewer.stats.result import StatResult, check_same_bins
 
 #: Line colours of successive sets (colour-blind friendly, Okabe & Ito 2008).
+#: Residual panels show at most +-this many sigma; larger residuals are pinned to the edge.
+RESIDUAL_CLIP = 10.0
 COLORS = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442")
 
 
@@ -101,14 +103,18 @@ def figure(name: str, sets: Mapping[str, StatResult], reference: str | None = No
             rax.axhspan(-2, 2, color="0.92", lw=0)
             rax.axhspan(-1, 1, color="0.82", lw=0)
             rax.axhline(0.0, color=COLORS[labels.index(ref_label) % len(COLORS)], lw=1.0)
-            top = 3.0
+            finite = [np.abs(c.residual[comp][np.isfinite(c.residual[comp])]) for c in comparisons.values()]
+            largest = max((float(f.max()) for f in finite if f.size), default=0.0)
+            top = max(3.0, min(RESIDUAL_CLIP, 1.15 * largest))
             for label, cmp in comparisons.items():
                 color = COLORS[labels.index(label) % len(COLORS)]
                 r = cmp.residual[comp]
-                rax.plot(x, r, color=color, lw=1.2, marker="o", ms=2.5)
-                if np.any(np.isfinite(r)):
-                    top = max(top, min(10.0, float(np.nanmax(np.abs(r))) * 1.15))
-            rax.set_ylim(-top, top)
+                rax.plot(x, np.clip(r, -top, top), color=color, lw=1.2, marker="o", ms=2.5)
+                off = np.abs(r) > top  # off-scale residuals: pinned to the edge, open triangles
+                if np.any(off):
+                    rax.plot(x[off], np.sign(r[off]) * top, ls="none", marker="^", ms=6, mfc="none",
+                             color=color)
+            rax.set_ylim(-1.05 * top, 1.05 * top)
             rax.set_ylabel(r"$\Delta/\sigma$")
             rax.set_xlabel(spec.x_label)
             if name == "vpdf" and comp == "speed":

@@ -11,7 +11,7 @@ import numpy as np
 
 from lssviewer.catalog import HaloCatalog
 from lssviewer.errors import CatalogError
-from lssviewer.stats.pairs import bin_index, check_separation_range, iter_pairs
+from lssviewer.stats.pairs import check_separation_range, jackknife_std, pair_sums
 from lssviewer.stats.xi import los_index
 
 
@@ -36,8 +36,16 @@ def velocity_pdf(velocities: np.ndarray, edges: np.ndarray, los: int | str = "z"
     return out
 
 
+def _velocity_weights(vel: np.ndarray):
+    def weights(i: np.ndarray, j: np.ndarray, dx: np.ndarray, r: np.ndarray) -> dict[str, np.ndarray]:
+        u = np.einsum("ij,ij->i", vel[j] - vel[i], dx) / r if len(r) else np.zeros(0)
+        return {"n": np.ones_like(r), "u": u, "u2": u * u}
+
+    return weights
+
+
 def pairwise_velocity(positions: np.ndarray, velocities: np.ndarray, box_size: float,
-                      edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      edges: np.ndarray, jackknife: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean radial pairwise velocity ``v12(r) = < (v_j - v_i) . (x_j - x_i) / |x_j - x_i| >``.
 
     Averaged over all pairs with separation in ``(edges[k], edges[k+1]]`` (Mpc/h, minimum image in
@@ -45,30 +53,31 @@ def pairwise_velocity(positions: np.ndarray, velocities: np.ndarray, box_size: f
     halotools ``mean_radial_velocity_vs_r`` convention. The value is symmetric in i, j, so each
     unordered pair is used once.
 
+    Args:
+        jackknife: 0 for the standard error of the pair mean; ``n`` > 1 for delete-one jackknife
+            errors over ``n^3`` cubic subvolumes.
+
     Returns:
-        ``(v12, sigma, n_pairs)`` in km/s, km/s and unordered pairs. ``sigma`` is the standard
-        error of the mean, ``std / sqrt(n_pairs)``: exact for uniformly placed halos with
-        independent velocities (pairs sharing a halo are then uncorrelated), an underestimate for
-        clustered halos. Bins without pairs give NaN.
+        ``(v12, sigma, n_pairs)`` in km/s, km/s and unordered pairs. The default ``sigma`` is
+        ``std / sqrt(n_pairs)``: exact for uniformly placed halos with independent velocities (pairs
+        sharing a halo are then uncorrelated), an underestimate for clustered halos. Bins without
+        pairs give NaN.
     """
+    from lssviewer.stats.xi import _check_jackknife
+
     edges = np.asarray(edges, dtype=np.float64)
     check_separation_range(edges, box_size)
-    pos = np.asarray(positions, dtype=np.float64)
+    m = _check_jackknife(jackknife) if jackknife else 0
     vel = np.asarray(velocities, dtype=np.float64)
-    n_bins = len(edges) - 1
-    s1, s2, cnt = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
-    for i, j, dx, r in iter_pairs(pos, box_size, edges[-1]):
-        b = bin_index(r, edges)
-        ok = (b >= 0) & (b < n_bins)
-        dv = vel[j[ok]] - vel[i[ok]]
-        u = np.einsum("ij,ij->i", dv, dx[ok]) / r[ok]
-        s1 += np.bincount(b[ok], weights=u, minlength=n_bins)
-        s2 += np.bincount(b[ok], weights=u * u, minlength=n_bins)
-        cnt += np.bincount(b[ok], minlength=n_bins)
+    totals, deleted = pair_sums(positions, box_size, edges, _velocity_weights(vel), jackknife=m)
+    cnt, s1, s2 = totals["n"], totals["u"], totals["u2"]
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = s1 / cnt
-        var = (s2 / cnt - mean**2) * cnt / (cnt - 1.0)
-        sigma = np.sqrt(np.maximum(var, 0.0) / cnt)
+        if m:
+            sigma = jackknife_std(deleted["u"] / deleted["n"])
+        else:
+            var = (s2 / cnt - mean**2) * cnt / (cnt - 1.0)
+            sigma = np.sqrt(np.maximum(var, 0.0) / cnt)
     mean[cnt == 0] = np.nan
     sigma[cnt < 2] = np.nan
     return mean, sigma, cnt
@@ -91,16 +100,17 @@ def compute_vpdf(catalogs: Sequence[HaloCatalog], edges: np.ndarray, los: int | 
                      "fraction_outside": {k: v for k, v in outside.items()}}}
 
 
-def compute_pairwise(catalogs: Sequence[HaloCatalog], edges: np.ndarray) -> dict:
+def compute_pairwise(catalogs: Sequence[HaloCatalog], edges: np.ndarray, jackknife: int = 0) -> dict:
     """Mean radial pairwise velocity v12(r) of each catalog."""
     vals, errs = [], []
     for cat in catalogs:
         if cat.n_halos < 2:
             raise CatalogError(f"catalog '{cat.name or '?'}' has {cat.n_halos} halo(s): "
                                "pairwise velocities need at least 2")
-        v12, err, _ = pairwise_velocity(cat.positions, cat.velocities, cat.box_size, edges)
+        v12, err, _ = pairwise_velocity(cat.positions, cat.velocities, cat.box_size, edges, jackknife)
         vals.append(v12)
         errs.append(err)
     return {"values": {"": np.array(vals)}, "errors": {"": np.array(errs)},
             "meta": {"convention": "v12 = <(v_j - v_i) . r_hat_ij>, negative = infall",
-                     "error": "standard error of the pair mean"}}
+                     "error": (f"jackknife over {int(jackknife)}^3 subvolumes" if jackknife
+                               else "standard error of the pair mean")}}
