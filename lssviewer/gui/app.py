@@ -15,19 +15,11 @@ from pathlib import Path
 from lssviewer.errors import LssviewerError
 
 
-def resource_candidates(*parts: str) -> list[Path]:
-    """Where a bundled resource may live: inside the package, then at the repository root."""
-    pkg = Path(__file__).resolve().parents[1]
-    return [pkg / "resources" / Path(*parts), pkg.parent / "resources" / Path(*parts)]
-
-
 def default_demo_files() -> list[Path]:
-    """The demo suite if it exists, else its expected location (so the window can say it is missing)."""
-    candidates = resource_candidates("demo", "demo_suite.h5")
-    for p in candidates:
-        if p.exists():
-            return [p]
-    return [candidates[-1]]
+    """The demo suite (it may be missing: the window then says so in its status bar)."""
+    from lssviewer.resources import demo_suite_path
+
+    return [Path(demo_suite_path())]
 
 
 def _check_display() -> None:

@@ -87,7 +87,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._scan_req: int | None = None
         self._stats_req: int | None = None
         self._model_req: int | None = None
+        self._warm_req: int | None = None
+        self.warmed_up = False  # True once the worker has done its first-time imports
         self._closing = False
+        self._notices: dict[str, str] = {}
 
         self.worker = InferenceWorker(loader=loader, summarize=summarize, stats_backend=stats_backend,
                                       parent=self)
@@ -272,6 +275,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 names = ", ".join(str(p) for p in default_files)
                 self.set_status(f"Demo simulations not found ({names}); open a catalog with File > Open.",
                                 error=True)
+                self._set_notice("demo", f"No demo simulations ({names}): open catalogs with File > Open.")
 
     def load_model(self, path: str | None) -> None:
         self.model_path = path
@@ -281,6 +285,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self._model_req = self.worker.load_model(path)
 
     # ================================================================== status and errors
+    def _set_notice(self, key: str, text: str | None) -> None:
+        """Start-up problems stay visible in the 3D view until solved (the status bar keeps only one line)."""
+        if text:
+            self._notices[key] = text
+        else:
+            self._notices.pop(key, None)
+        import textwrap
+
+        self.view.set_notice("\n".join(textwrap.fill(t, 90, subsequent_indent="  ") for t in self._notices.values()))
+
     def set_status(self, text: str, error: bool = False) -> None:
         self.status_label.setText(text)
         self.status_label.setStyleSheet("color: #d03030" if error else "")
@@ -306,10 +320,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.error_dialog = None
 
     def _set_progress(self, value: int, total: int, fmt: str) -> None:
-        self.progress.setMaximum(max(total, 1))
-        self.progress.setValue(min(value, max(total, 1)))
-        self.progress.setFormat(fmt)
-        self.progress.show()
+        # QProgressBar.setValue repaints synchronously, and with an OpenGL widget in the window that
+        # re-composes the whole window (30-80 ms on software OpenGL): update it asynchronously instead
+        bar = self.progress
+        bar.setUpdatesEnabled(False)
+        bar.setMaximum(max(total, 1))
+        bar.setValue(min(value, max(total, 1)))
+        bar.setFormat(fmt)
+        bar.setUpdatesEnabled(True)
+        bar.show()
+        bar.update()
 
     # ================================================================== loading files
     def open_dialog(self) -> None:
@@ -347,6 +367,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._refresh_tree(select=(len(self.files) - len(loaded), 0))
             n = sum(len(f.catalogs) for f in self.files if f.path in loaded)
             self.set_status(f"Opened {', '.join(Path(p).name for p in loaded)} ({n} catalog(s)).")
+            self._set_notice("demo", None)
             self.files_opened.emit(loaded)
         if problems:
             self.show_error("Cannot open file", "\n".join(problems))
@@ -573,6 +594,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _model_loaded(self, info: ModelInfo) -> None:
         self.model_info = info
+        self._set_notice("model", None)
         self.controls.set_prior(info.prior)
         self.controls.device.setText(info.device)
         self.controls.n_halos.setText(f"{info.n_halos} per {info.box_size:g} Mpc/h box, z = {info.redshift:g}")
@@ -583,6 +605,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_status(f"Model loaded ({name}, {info.n_halos} halos, device {info.device}).")
         self.model_ready.emit(info)
         self.request_sample()
+        self.warmed_up = False
+        self._warm_req = self.worker.warm_up()  # queued behind the first sample
 
     def _on_failed(self, rid: int, kind: str, message: str) -> None:
         if kind == "load_model":
@@ -592,10 +616,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.controls.set_model_enabled(False)
             self.model_label.setText("no model")
             self.set_status(f"No model: {message}", error=True)
+            self._set_notice("model", "No model: " + message)
             self.model_failed.emit(message)
             if self.model_path is not None:  # a model the user asked for: tell them loudly
                 self.show_error("Cannot load the model", message)
             return
+        if kind == "warm_up":
+            return  # only costs speed later
         if kind == "scan" and rid == self._scan_req:
             self.likelihood_panel.stopped("Failed")
         if kind == "sample" and rid != self._sample_req:
@@ -613,6 +640,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.request_cancelled.emit(kind)
 
     def _on_finished(self, rid: int, kind: str) -> None:
+        if kind == "warm_up" and rid == self._warm_req:
+            self.warmed_up = True
         if kind == "scan" and rid == self._scan_req:
             self.likelihood_panel.set_busy(False)
         if kind == "stats" and rid == self._stats_req:
@@ -703,8 +732,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_stats_figure(path)
 
     def export_likelihood_figure(self, path: str | os.PathLike[str]) -> bool:
-        return self._guarded("Export failed", lambda: export.export_figure(self.likelihood_panel.figure, path),
-                             f"Saved likelihood figure to {path}.")
+        panel = self.likelihood_panel
+
+        def save() -> None:
+            with panel.figure_lock:  # the panel's render thread draws on this figure
+                export.export_figure(panel.figure, path)
+
+        return self._guarded("Export failed", save, f"Saved likelihood figure to {path}.")
 
     def export_likelihood_dialog(self) -> None:
         path = self._save_path("Export likelihood figure", "likelihood.png", self._figure_filter())
@@ -818,7 +852,7 @@ class MainWindow(QtWidgets.QMainWindow):
         super().showEvent(event)
         if not self._layout_restored:  # first launch: a sensible split (docks only size once shown)
             self._layout_restored = True
-            self.resizeDocks([self.controls_dock, self.stats_dock], [320, 470], QtCore.Qt.Orientation.Horizontal)
+            self.resizeDocks([self.controls_dock, self.stats_dock], [300, 560], QtCore.Qt.Orientation.Horizontal)
             self.resizeDocks([self.controls_dock, self.catalogs_dock], [600, 250], QtCore.Qt.Orientation.Vertical)
 
     def _restore_settings(self) -> bool:
@@ -861,5 +895,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closing = True
         self.save_settings()
         self.worker.shutdown(timeout=10.0)
+        self.likelihood_panel.close_renderer()
         self.view.close_view()
         super().closeEvent(event)

@@ -28,6 +28,9 @@ from lssviewer.gui.session import COLOR_MODES, DISPLAY_MODES, LOS_AXES
 CMAPS = ("viridis", "plasma", "inferno", "magma", "cividis", "coolwarm", "RdBu_r", "turbo")
 CAMERA_PRESETS = ("isometric", "xy", "xz", "yz")
 LAYERS = ("sample", "simulation")
+#: Above this many halos a layer is drawn as plain points (one size) instead of mass-sized sprites:
+#: sprites cost about twice as much per frame on software OpenGL (50k: ~300 vs ~160 ms).
+SPRITE_LIMIT = 20_000
 #: Gap between the two boxes in side-by-side mode, in box widths.
 SIDE_GAP = 0.25
 SCALAR_TITLES = {"log10 mass": "log10 M", "speed": "|v| km/s", "line-of-sight velocity": "v_los km/s"}
@@ -85,6 +88,7 @@ class HaloView(QtWidgets.QWidget):
                                           show_point=False, use_picker=False, pickable_window=False)
         self._hint = self.plotter.add_text("", position="upper_left", font_size=10, color="#c8ccd4",
                                            name="hint")
+        self.notice = ""  # start-up problems (no model, no demo files), shown in the view's corner
 
     # ------------------------------------------------------------------ data
     def set_catalog(self, layer: str, catalog: HaloCatalog | None, label: str = "") -> None:
@@ -111,6 +115,11 @@ class HaloView(QtWidgets.QWidget):
         except Exception:  # noqa: BLE001 - a malformed intermediate state is skipped, never fatal
             return
         self.set_catalog("sample", cat, label)
+
+    def set_notice(self, text: str) -> None:
+        """Show ``text`` (ASCII: VTK's font has no Greek) under the layer labels; "" removes it."""
+        self.notice = text
+        self._finish()
 
     def catalog(self, layer: str) -> HaloCatalog | None:
         return self.layers[layer].catalog
@@ -262,12 +271,17 @@ class HaloView(QtWidgets.QWidget):
             mesh.point_data["value"] = scalars
             mesh.point_data["size"] = sizes
             lay.mesh = mesh
-            lay.actor = self.plotter.add_mesh(
-                mesh, scalars="value", style="points_gaussian", emissive=False, render_points_as_spheres=True,
-                cmap=self.cmap, show_scalar_bar=False, reset_camera=False, render=False,
-                name=f"halos-{lay.name}")
-            lay.actor.mapper.scale_array = "size"
-            lay.actor.mapper.scale_factor = 1.0
+            if len(cat) <= SPRITE_LIMIT:
+                lay.actor = self.plotter.add_mesh(
+                    mesh, scalars="value", style="points_gaussian", emissive=False, render_points_as_spheres=True,
+                    cmap=self.cmap, show_scalar_bar=False, reset_camera=False, render=False,
+                    name=f"halos-{lay.name}")
+                lay.actor.mapper.scale_array = "size"
+                lay.actor.mapper.scale_factor = 1.0
+            else:
+                lay.actor = self.plotter.add_mesh(
+                    mesh, scalars="value", style="points", point_size=3, cmap=self.cmap, show_scalar_bar=False,
+                    reset_camera=False, render=False, name=f"halos-{lay.name}")
             lo = self._offset(lay)
             L = cat.box_size
             box = pv.Box(bounds=(lo[0], lo[0] + L, lo[1], lo[1] + L, lo[2], lo[2] + L)).outline()
@@ -307,6 +321,8 @@ class HaloView(QtWidgets.QWidget):
                 lines.append(f"{lay.name}{where}: {lay.label}")
         if self.space == "redshift":
             lines.append(f"redshift space, line of sight {self.los_axis}")
+        if self.notice:
+            lines.append(self.notice)
         self._hint.SetText(2, "\n".join(lines))  # 2 = upper left corner
         self.plotter.update()
         self.rendered.emit()

@@ -130,6 +130,18 @@ class _DefaultStats:
         return plots.figure(name, results, reference=reference)
 
 
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Make the calling thread nicer to the scheduler (Linux: per-thread niceness), so that on a
+    busy machine the GUI thread, which repaints the window, is scheduled first. No-op elsewhere."""
+    import os
+
+    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError:
+            pass
+
+
 def _leave_a_core_for_the_gui() -> None:
     """On a CPU model, use all cores but one for torch so the GUI thread (and the X server) get one.
 
@@ -230,6 +242,14 @@ class InferenceWorker(QtCore.QObject):
                                       "sigma_8": float(sigma_8), "k": int(k), "references": list(references),
                                       "seed": int(seed), "steps": steps, "options": dict(options or {})})
 
+    def warm_up(self) -> int:
+        """Queue the first-time imports of the likelihood summaries and the statistics code.
+
+        Importing scipy.stats, scipy.spatial or matplotlib runs C-extension initialisation that
+        holds the GIL for 0.1-0.5 s; done in the middle of a scan it stalls the window that long.
+        The window queues this once, after its first sample, while the user is not yet busy."""
+        return self._submit("warm_up", {})
+
     def call(self, fn: Callable[[Any, Callable[[], bool]], Any], kind: str = "call") -> int:
         """Queue ``fn(model, cancel)`` to run in the worker thread (for tools and tests)."""
         return self._submit(kind, {"fn": fn})
@@ -303,6 +323,7 @@ class InferenceWorker(QtCore.QObject):
         return req.id
 
     def _loop(self) -> None:
+        lower_thread_priority()
         while True:
             with self._cond:
                 while not self._queue and not self._stopping:
@@ -424,7 +445,7 @@ class InferenceWorker(QtCore.QObject):
             if req.cancelled():
                 raise RequestCancelled
             try:
-                model_label, sim_label = f"model ({len(samples)} samples)", f"simulations ({len(refs)})"
+                model_label, sim_label = "model", "simulations"  # the figure adds the counts
                 sets = {model_label: samples, **({sim_label: refs} if refs else {})}
                 results = self._stats.compute_sets(name, sets, **p["options"])
                 fig = self._stats.figure(name, results, reference=sim_label if refs else model_label)
@@ -434,6 +455,28 @@ class InferenceWorker(QtCore.QObject):
             figures[name] = fig
             self.progress.emit(req.id, req.kind, ("stat", name, fig))
         return figures
+
+    def _run_warm_up(self, req: Request) -> list[str]:
+        import importlib
+
+        done = []
+        for name in ("scipy.interpolate", "scipy.stats", "scipy.spatial", "lssviewer.model.likelihood",
+                     "matplotlib.figure", "matplotlib.backends.backend_agg", "lssviewer.stats",
+                     "lssviewer.stats.plots"):
+            if req.cancelled():
+                break
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - a module that fails here fails with a message when used
+                continue
+            done.append(name)
+        grid = np.linspace(0.0, 1.0, 5)
+        try:  # the first call also builds scipy's distribution objects
+            self._summarize(grid, -((grid - 0.5) ** 2))
+            _default_summarize_2d(grid, grid, -np.add.outer((grid - 0.5) ** 2, (grid - 0.5) ** 2))
+        except Exception:  # noqa: BLE001 - a warm-up failure only costs speed later
+            pass
+        return done
 
     def _run_call(self, req: Request) -> Any:
         fn = req.params.get("fn")

@@ -12,11 +12,14 @@ the panel's own matplotlib Figure, exportable to PNG/PDF/SVG.
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
+from types import SimpleNamespace
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 MODES = {"omega_m": "Ωm profile", "sigma_8": "σ8 profile", "grid": "2-D grid"}
 #: Plain Unicode labels: mathtext costs ~100 ms on a first draw, which would stall the window.
@@ -70,11 +73,60 @@ def _interval(value: object) -> tuple[float, float] | None:
     return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None
 
 
+class _RenderThread(QtCore.QObject):
+    """One thread that draws the panel's figure; only the newest request is kept (older ones are
+    superseded), and each finished picture is sent back as a QImage (``done``)."""
+
+    done = QtCore.Signal(object)
+    failed = QtCore.Signal(str)
+
+    def __init__(self, parent: QtCore.QObject | None = None):
+        super().__init__(parent)
+        self.lock = threading.RLock()
+        self._cond = threading.Condition()
+        self._job: Callable[[], QtGui.QImage] | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="lssviewer-plot", daemon=True)
+        self._thread.start()
+
+    def request(self, job: Callable[[], QtGui.QImage]) -> None:
+        with self._cond:
+            self._job = job
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(5)
+
+    def _loop(self) -> None:
+        from lssviewer.gui.worker import lower_thread_priority
+
+        lower_thread_priority()
+        while True:
+            with self._cond:
+                while self._job is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                job, self._job = self._job, None
+            try:
+                with self.lock:
+                    image = job()
+            except Exception as exc:  # noqa: BLE001 - a failed picture is skipped; the next request redraws
+                self.failed.emit(f"{type(exc).__name__}: {exc}")
+                continue
+            if not self._stop:
+                self.done.emit(image)
+
+
 class LikelihoodPanel(QtWidgets.QWidget):
     run_requested = QtCore.Signal()
     cancel_requested = QtCore.Signal()
     export_requested = QtCore.Signal()
     redrawn = QtCore.Signal(int, int)  # points shown, grid size
+    rendered = QtCore.Signal()  # a new picture is on screen
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -115,14 +167,27 @@ class LikelihoodPanel(QtWidgets.QWidget):
         self.message = QtWidgets.QLabel("Scan the likelihood of the selected catalog.")
         self.message.setWordWrap(True)
         outer.addWidget(self.message)
-        # fixed margins, no layout engine: a constrained layout costs ~100 ms per redraw on 2 cores
-        self.figure = Figure(figsize=(6, 4))
+        # The figure is drawn by a render thread into an image shown by a label: a matplotlib redraw
+        # costs 60-140 ms on 2 busy cores, which on the GUI thread would stall the window at every
+        # streamed point. Fixed margins, no layout engine (a constrained layout doubles the cost).
+        self.figure = Figure(figsize=(6, 4), dpi=100)
         self.figure.subplots_adjust(left=0.16, right=0.96, bottom=0.14, top=0.9)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumSize(200, 160)
-        outer.addWidget(self.canvas, 1)
+        self._agg = FigureCanvasAgg(self.figure)
+        self.view = QtWidgets.QLabel()
+        self.view.setMinimumSize(200, 160)
+        self.view.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Ignored)
+        self.view.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        outer.addWidget(self.view, 1)
+        self._renderer = _RenderThread(self)
+        self._renderer.done.connect(self._show_image)
+        self._renderer.failed.connect(lambda msg: self.message.setText(f"Could not draw the figure: {msg}"))
+        #: hold this to read or save :attr:`figure` from another thread (the render thread draws on it)
+        self.figure_lock = self._renderer.lock
 
         self.points_received: list[dict] = []
+        self.shown: tuple[int, bool] = (0, False)
+        self._seq = 0
+        self._shown_seq = 0
         self.meta: dict | None = None
         self.summary: dict | None = None
         self.catalog_label = ""
@@ -160,7 +225,7 @@ class LikelihoodPanel(QtWidgets.QWidget):
         self.points_received = []
         self._grid_size = grid_size
         self.message.setText(f"Scanning {catalog_label}: 0 / {grid_size} points")
-        self.draw()
+        self._redraw.start(0)
 
     def add_point(self, point: dict) -> None:
         """Store a streamed point; the figure and the text follow at the next redraw tick (batched, so
@@ -199,24 +264,55 @@ class LikelihoodPanel(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ drawing
     def draw(self) -> None:
-        """Redraw from the points received so far (cheap: only the data artists change while streaming)."""
-        if not self.meta:
+        """Ask the render thread for a new picture of the points received so far (never blocks).
+
+        The text and the progress follow when the picture arrives, so that the window is re-composed
+        once per picture (each re-composition costs 30-80 ms with software OpenGL on 2 cores)."""
+        self._seq += 1
+        st = SimpleNamespace(meta=self.meta, points=list(self.points_received), summary=self.summary,
+                             label=self.catalog_label, grid_size=self._grid_size, seq=self._seq)
+        size = self.view.size()
+        self._renderer.request(lambda: (self._render(st, size.width(), size.height()), st))
+
+    def _render(self, st: SimpleNamespace, width: int, height: int) -> QtGui.QImage:
+        """Runs in the render thread, holding :attr:`figure_lock`."""
+        dpi = self.figure.dpi
+        self.figure.set_size_inches(max(width, 200) / dpi, max(height, 160) / dpi, forward=False)
+        if not st.meta:
             self.figure.clear()
             self._axes = None
-            self.canvas.draw_idle()
-            return
-        if self.meta["mode"] == "grid":
-            self._draw_grid()
+        elif st.meta["mode"] == "grid":
+            self._draw_grid(st)
         else:
-            self._draw_profile()
-        if self.summary is None and self._grid_size:
-            self.message.setText(f"Scanning {self.catalog_label}: {len(self.points_received)} / "
-                                 f"{self._grid_size} points")
-        self.canvas.draw_idle()
-        self.redrawn.emit(len(self.points_received), self._grid_size)
+            self._draw_profile(st)
+        self._agg.draw()
+        buf = self._agg.buffer_rgba()
+        h, w = buf.shape[:2]
+        return QtGui.QImage(bytes(buf), w, h, 4 * w, QtGui.QImage.Format.Format_RGBA8888)
 
-    def _fresh_axes(self) -> object:
-        key = (id(self.meta), len(self.points_received) == 0)
+    def _show_image(self, result: tuple[QtGui.QImage, SimpleNamespace]) -> None:
+        image, st = result
+        if st.seq < self._shown_seq:
+            return  # an older picture finished after a newer one was shown
+        self._shown_seq = st.seq
+        self.view.setPixmap(QtGui.QPixmap.fromImage(image))
+        self.shown = (len(st.points), st.summary is not None)  # what the picture on screen contains
+        if st.meta is not None and st.meta is self.meta and self.summary is None and st.grid_size \
+                and self.cancel_button.isEnabled():  # still scanning: the final text is set by finish()
+            self.message.setText(f"Scanning {st.label}: {len(st.points)} / {st.grid_size} points")
+        self.redrawn.emit(len(st.points), st.grid_size)
+        self.rendered.emit()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if not self._redraw.isActive():
+            self._redraw.start()
+
+    def close_renderer(self) -> None:
+        self._renderer.stop()
+
+    def _fresh_axes(self, st: SimpleNamespace) -> object:
+        key = (id(st.meta), len(st.points) == 0)
         if getattr(self, "_axes", None) is None or self._axes_key[0] != key[0]:
             self.figure.clear()
             self._axes = self.figure.add_subplot()
@@ -230,54 +326,54 @@ class LikelihoodPanel(QtWidgets.QWidget):
             art.remove()
         self._data_artists = []
 
-    def _draw_profile(self) -> None:
-        ax = self._fresh_axes()
-        axis = self.meta["axis"]
+    def _draw_profile(self, st: SimpleNamespace) -> None:
+        ax = self._fresh_axes(st)
+        axis = st.meta["axis"]
         param = "omega_m" if axis == 0 else "sigma_8"
         other = "sigma_8" if axis == 0 else "omega_m"
-        values = self.meta["values"]
-        truth = self.meta["truth"][axis]
+        values = st.meta["values"]
+        truth = st.meta["truth"][axis]
         if not self._decorated:
             ax.set_xlim(values[0], values[-1])
             ax.set_xlabel(PARAM_LABELS[param])
             ax.set_ylabel("log L − max log L [nats]")
-            ax.set_title(f"{self.catalog_label} ({PARAM_LABELS[other]} = {self.meta['fixed'][1 - axis]:.4g})",
+            ax.set_title(f"{st.label} ({PARAM_LABELS[other]} = {st.meta['fixed'][1 - axis]:.4g})",
                          fontsize=9)
             if truth is not None:
                 ax.axvline(truth, color="k", ls="--", lw=1, label="truth")
             self._decorated = True
         self._clear_data_artists()
-        pts = sorted(self.points_received, key=lambda d: d["theta"][axis])
+        pts = sorted(st.points, key=lambda d: d["theta"][axis])
         if pts:
             x = np.array([d["theta"][axis] for d in pts])
             y = np.array([d["log_likelihood"] for d in pts])
-            e = np.array([d["stderr"] for d in pts])
+            e = np.nan_to_num(np.array([d["stderr"] for d in pts]), nan=0.0)  # NaN: error not estimable
             cont = ax.errorbar(x, y - y.max(), yerr=e, fmt="o-", ms=4, lw=1, capsize=2, color="C0",
                                label="log L (ELBO)")
             self._data_artists.append(cont)
-            lo = float(np.min(y - y.max() - np.nan_to_num(e)))
-            ax.set_ylim(min(lo, -1.0) * 1.08, max(float(np.nanmax(e)), 0.5) * 1.5)
-        s = self.summary or {}
+            lo = float(np.min(y - y.max() - e))
+            ax.set_ylim(min(lo, -1.0) * 1.08, max(float(e.max()), 0.5) * 1.5)
+        s = st.summary or {}
         if s.get("map") is not None:
             self._data_artists.append(ax.axvline(float(s["map"]), color="C3", lw=1.5, label="MAP"))
             iv = _interval(s.get("interval68"))
             if iv:
                 self._data_artists.append(ax.axvspan(iv[0], iv[1], color="C3", alpha=0.15, label="68 % interval"))
-        if self.summary is not None or (not pts and truth is not None):
+        if st.summary is not None or (not pts and truth is not None):
             legend = ax.legend(fontsize=8, loc="lower center")  # only when the scan ends: legends are slow
             self._data_artists.append(legend)
 
-    def _draw_grid(self) -> None:
-        ax = self._fresh_axes()
-        om, s8 = np.array(self.meta["omega_m"]), np.array(self.meta["sigma_8"])
+    def _draw_grid(self, st: SimpleNamespace) -> None:
+        ax = self._fresh_axes(st)
+        om, s8 = np.array(st.meta["omega_m"]), np.array(st.meta["sigma_8"])
         img = np.full((len(s8), len(om)), np.nan)
-        for d in self.points_received:
+        for d in st.points:
             i, j = divmod(int(d["index"]), len(om))
             img[i, j] = d["log_likelihood"]
         finite = np.isfinite(img)
         if finite.any():
             img = img - np.nanmax(img)
-        t = self.meta["truth"]
+        t = st.meta["truth"]
         if not self._decorated:
             dom, ds8 = (om[1] - om[0]) / 2, (s8[1] - s8[0]) / 2
             self._image = ax.imshow(img, origin="lower", aspect="auto", cmap="viridis", vmin=-20, vmax=0,
@@ -287,20 +383,20 @@ class LikelihoodPanel(QtWidgets.QWidget):
                 ax.plot(t[0], t[1], "kx", ms=9, mew=2, label="truth")
             ax.set_xlabel(PARAM_LABELS["omega_m"])
             ax.set_ylabel(PARAM_LABELS["sigma_8"])
-            ax.set_title(self.catalog_label, fontsize=9)
+            ax.set_title(st.label, fontsize=9)
             self._decorated = True
         self._clear_data_artists()
         self._image.set_data(img)
         if finite.any():
             lo = float(np.nanmin(img))
             self._image.set_clim(max(lo, -50.0) if lo < 0 else -1.0, 0.0)
-        s = self.summary or {}
+        s = st.summary or {}
         if s.get("map") is not None:
             (mark,) = ax.plot(float(s["map"][0]), float(s["map"][1]), "o", mfc="none", mec="C3", ms=10, mew=2,
                               label="MAP")
             self._data_artists.append(mark)
             levels = s.get("levels") or {}
-            raw_max = max(d["log_likelihood"] for d in self.points_received)
+            raw_max = max(d["log_likelihood"] for d in st.points)
             # the image is log L - max; the summary's levels (68 %, 95 %) are absolute log L values
             lv = sorted(float(v) - raw_max for k, v in levels.items() if k in ("68", "95"))
             if len(lv) == 2 and len(om) > 1 and len(s8) > 1 and np.all(np.isfinite(img)):
@@ -310,5 +406,5 @@ class LikelihoodPanel(QtWidgets.QWidget):
             i, j = np.unravel_index(np.nanargmax(img), img.shape)
             (mark,) = ax.plot(om[j], s8[i], "o", mfc="none", mec="C3", ms=10, mew=2, label="highest so far")
             self._data_artists.append(mark)
-        if self.summary is not None:
+        if st.summary is not None:
             self._data_artists.append(ax.legend(fontsize=8, loc="upper right"))

@@ -63,6 +63,7 @@ class StatisticsPanel(QtWidgets.QWidget):
         self.tabs = QtWidgets.QTabWidget()
         outer.addWidget(self.tabs, 1)
         self.canvases: dict[str, FigureCanvasQTAgg] = {}
+        self._holders: dict[str, QtWidgets.QScrollArea] = {}
         self.errors: dict[str, str] = {}
 
         self.compute_button.clicked.connect(self.compute_requested.emit)
@@ -86,18 +87,26 @@ class StatisticsPanel(QtWidgets.QWidget):
             self.tabs.removeTab(0)
             w.deleteLater()
         self.canvases.clear()
+        self._holders.clear()
         self.errors.clear()
 
     def add_figure(self, name: str, figure: object) -> None:
         """Embed a matplotlib Figure (made in the worker) in a tab; replaces an older one."""
         if name in self.canvases:
-            old = self.canvases.pop(name)
+            self.canvases.pop(name)
+            old = self._holders.pop(name)
             self.tabs.removeTab(self.tabs.indexOf(old))
             old.deleteLater()
+        w_in, h_in = figure.get_size_inches()
         canvas = FigureCanvasQTAgg(figure)
-        canvas.setMinimumSize(200, 160)
+        # never squeeze a figure below ~3/4 of its designed size (its labels would overlap): scroll instead
+        canvas.setMinimumSize(int(w_in * 72), int(h_in * 72))
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidget(canvas)
+        scroll.setWidgetResizable(True)
         self.canvases[name] = canvas
-        self.tabs.addTab(canvas, STATISTICS.get(name, name))
+        self._holders[name] = scroll
+        self.tabs.addTab(scroll, STATISTICS.get(name, name))
 
     def add_error(self, name: str, message: str) -> None:
         self.errors[name] = message
@@ -109,7 +118,7 @@ class StatisticsPanel(QtWidgets.QWidget):
     def current_figure(self) -> tuple[str, object] | None:
         """(name, Figure) of the tab shown, or None."""
         w = self.tabs.currentWidget()
-        for name, canvas in self.canvases.items():
-            if canvas is w:
-                return name, canvas.figure
+        for name, holder in self._holders.items():
+            if holder is w:
+                return name, self.canvases[name].figure
         return None
