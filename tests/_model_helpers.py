@@ -49,3 +49,31 @@ def toy_log_likelihood(cat: HaloCatalog, omega_m: float, sigma_8: float) -> floa
     lp += np.sum(-0.5 * (v / sv) ** 2 - np.log(sv) - 0.5 * np.log(2 * np.pi))
     lp += np.sum(-0.5 * ((m - mu) / SIGMA_M) ** 2 - np.log(SIGMA_M) - 0.5 * np.log(2 * np.pi))
     return float(lp)
+
+
+def tiny_config(**changes):
+    """A very small, fast training configuration (for plumbing tests, not accuracy)."""
+    from lssviewer.model.network import NetworkConfig
+    from lssviewer.model.train import TrainConfig
+
+    base = dict(steps=6, batch_size=4, lr=1e-3, warmup=2, log_every=2, val_every=3, ckpt_every=3,
+                val_boxes=2, val_noise=2, sample_steps=4,
+                network=NetworkConfig(d_model=16, n_layers=1, n_heads=2, mlp_ratio=2, fourier_features=1,
+                                      cond_dim=16))
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def ddp_worker(rank: int, world: int, init_file: str, out: str, cfg_dict: dict, n_boxes: int) -> None:
+    """One process of the DDP smoke test (torch.multiprocessing.spawn target)."""
+    import torch
+    import torch.distributed as dist
+
+    from lssviewer.model.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        train(toy_suite(n_boxes, 8, seed=4), out, TrainConfig.from_dict(cfg_dict), progress=False)
+    finally:
+        dist.destroy_process_group()

@@ -97,8 +97,8 @@ class DiffusionModel:
             self.transform = FeatureTransform.from_dict(meta["features"])
             self.fixed_cosmology = {k: float(v) for k, v in meta.get("fixed_cosmology", {}).items()}
             sampler_meta = meta.get("sampler", {})
-            self.default_steps = int(sampler_meta.get("default_steps", 50))
-            self.sampler = str(sampler_meta.get("method", "ancestral"))
+            self.default_steps = int(sampler_meta.get("default_steps", 25))
+            self.sampler = str(sampler_meta.get("method", "dpm2"))
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"model.json lacks or garbles {exc}", path) from None
         self.meta = meta
@@ -171,7 +171,7 @@ class DiffusionModel:
         ``progress(step, total, state)`` receives after each step the current denoised estimate as a
         float32 array (n, n_halos, 7): x, y, z [Mpc/h, wrapped into the box], vx, vy, vz [km/s],
         log10 M [Msun/h]. ``cancel() -> True`` aborts with :class:`Cancelled`. Same seed, same catalogs.
-        ``method``: ``"ancestral"`` (default of the checkpoint) or ``"ddim"``.
+        ``method``: ``"dpm2"``, ``"ddim"`` or ``"ancestral"`` (default: the checkpoint's).
         """
         self.check_theta(omega_m, sigma_8, allow_extrapolation)
         n = int(n)
@@ -209,12 +209,13 @@ class DiffusionModel:
     # ------------------------------------------------------------------------------------- likelihood
     def scan(self, catalog: HaloCatalog, grid: Any, n_noise: int = 8, seed: int = 0,
              cancel: Callable[[], bool] | None = None, allow_extrapolation: bool = False,
-             batch_size: int | None = None, antithetic: bool = False) -> Iterator[ScanPoint]:
+             batch_size: int | None = None, antithetic: bool = True) -> Iterator[ScanPoint]:
         """Yield a :class:`ScanPoint` per row of ``grid`` ((P, 2) of (omega_m, sigma_8)) as points finish.
 
         The same noise draws and times (from ``seed``) are used at every grid point (common random
         numbers). ``log_likelihood`` is the ELBO in nats of the density of (x, y, z [Mpc/h],
-        vx, vy, vz [km/s], log10 M [dex]).
+        vx, vy, vz [km/s], log10 M [dex]). ``antithetic`` pairs the noise draws (eps, -eps): on the
+        toy benchmark it cut the seed-to-seed scatter of profile shapes several-fold at equal cost.
         """
         grid = np.asarray(grid, dtype=np.float64)
         if grid.ndim == 1 and grid.shape == (2,):

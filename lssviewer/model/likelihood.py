@@ -12,13 +12,15 @@ with K draws (t_k, eps_k):
 * *common random numbers*: the same K times and noise vectors at every theta of a scan (CM23 saw
   ~124 nats of scatter between seeds without this; with it the differences between grid points
   carry only the much smaller theta-dependent part of the noise);
-* *stratified times*: t_k = (k + u_k) / K with independent u_k, one draw per stratum (and,
-  optionally, *antithetic* noise eps_{2j+1} = -eps_{2j});
+* *stratified times*: t_k = (k + u_k) / K with independent u_k, one draw per stratum, and
+  *antithetic* noise (default of :meth:`DiffusionModel.scan`): K/2 strata, each time used with
+  eps and -eps, so that the parts of the loss odd in eps cancel pairwise, which removes most of
+  the theta-dependent scatter;
 * *batched over theta*: the noisy catalogs z_k are built once and the score network is evaluated
   on (theta, k) pairs in batches.
 
 ``stderr`` is the standard error of the absolute ELBO from the collapsed-strata estimator
-(strata paired, var = sum_j (f_2j - f_2j+1)^2 / K^2, conservative); differences between grid
+(:func:`stratified_stderr`: strata paired, conservative); differences between grid
 points of one scan are far more precise because of the common random numbers.
 
 Posterior summaries use a uniform prior on the grid: the MAP, and intervals
@@ -69,26 +71,42 @@ class ScanPoint:
 
 
 def crn_draws(n_halos: int, n_noise: int, seed: int, antithetic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Common random numbers: stratified times (K,) in (0, 1) and noise (K, N, 7), from ``seed``."""
+    """Common random numbers: stratified times (K,) in (0, 1) and noise (K, N, 7), from ``seed``.
+
+    Without ``antithetic``: K strata of [0, 1], one uniform time in each. With it (K even): K/2
+    strata, each time used twice, with noise eps and -eps.
+    """
     if n_noise < 2:
         raise ParameterError(f"n_noise must be >= 2 (got {n_noise}): the standard error needs two draws")
+    if antithetic and n_noise % 2:
+        raise ParameterError(f"antithetic noise needs an even n_noise (got {n_noise})")
     gen = torch.Generator().manual_seed(int(seed))
-    u = torch.rand(n_noise, generator=gen, dtype=torch.float64)
-    t = ((torch.arange(n_noise, dtype=torch.float64) + u) / n_noise).float()
-    eps = torch.randn((n_noise, n_halos, 7), generator=gen)
+    n_t = n_noise // 2 if antithetic else n_noise
+    u = torch.rand(n_t, generator=gen, dtype=torch.float64)
+    t = ((torch.arange(n_t, dtype=torch.float64) + u) / n_t).float()
     if antithetic:
-        eps[1::2] = -eps[0::2][: len(eps[1::2])]
-    return t, eps
+        eps = torch.randn((n_t, n_halos, 7), generator=gen)
+        return t.repeat_interleave(2), torch.stack([eps, -eps], dim=1).reshape(n_noise, n_halos, 7)
+    return t, torch.randn((n_noise, n_halos, 7), generator=gen)
 
 
-def collapsed_strata_stderr(values: torch.Tensor) -> torch.Tensor:
-    """Standard error of the stratified mean of (..., K) one-per-stratum values (strata paired)."""
-    k = values.shape[-1]
-    m = k - (k % 2)
+def stratified_stderr(values: torch.Tensor, antithetic: bool = False) -> torch.Tensor:
+    """Standard error of the mean of (..., K) per-draw values from :func:`crn_draws`.
+
+    One value per stratum (antithetic pairs averaged first); adjacent strata are collapsed in
+    pairs, var = sum_j (f_2j - f_2j+1)^2 / S^2 for S strata (conservative). With fewer than two
+    strata pairs this falls back to the plain sample standard error.
+    """
+    if antithetic:
+        values = 0.5 * (values[..., 0::2] + values[..., 1::2])
+    s = values.shape[-1]
+    if s < 2:
+        return torch.full(values.shape[:-1], float("nan"), dtype=values.dtype)
+    m = s - (s % 2)
     d = values[..., 0:m:2] - values[..., 1:m:2]
-    var = d.pow(2).sum(-1) / k**2
-    if k % 2:  # odd K: the last stratum borrows the spread of the pairs
-        var = var * k / m
+    var = d.pow(2).sum(-1) / s**2
+    if s % 2:  # odd: the last stratum borrows the spread of the pairs
+        var = var * s / m
     return var.sqrt()
 
 
@@ -136,7 +154,7 @@ def elbo_scan(vdm: VDM, x: torch.Tensor, theta_unit: torch.Tensor, n_noise: int 
         fixed = (vdm.reconstruction_loss(x[None]) + vdm.prior_loss(x[None])).item()
     for start, diff in diffusion_terms(vdm, x, theta_unit, t, eps, batch_size=batch_size):
         mean = diff.double().mean(-1)
-        err = collapsed_strata_stderr(diff.double())
+        err = stratified_stderr(diff.double(), antithetic=antithetic)
         for j in range(len(mean)):
             yield start + j, float(-(fixed + mean[j]) + log_jacobian), float(err[j])
         if cancel is not None and cancel():

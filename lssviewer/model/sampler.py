@@ -1,6 +1,7 @@
-"""Samplers of the VDM: ancestral (VDM eq. 30-33) and deterministic DDIM (Song et al. 2021).
+"""Samplers of the VDM: ancestral (VDM eq. 30-33), deterministic DDIM (Song et al. 2021) and the
+second-order multistep DPM-Solver++(2M) (Lu et al. 2022) for few-step sampling.
 
-Both walk a uniform grid t_K = 1 > ... > t_0 = 0 of the learned schedule. All random numbers come
+All walk a uniform grid t_K = 1 > ... > t_0 = 0 of the learned schedule. All random numbers come
 from a CPU ``torch.Generator`` seeded by the caller, so the same seed gives the same catalogs on a
 given device (and, up to floating-point rounding, across devices).
 """
@@ -14,7 +15,7 @@ import torch
 from lssviewer.model.schedule import alpha_sigma
 from lssviewer.model.vdm import VDM
 
-SAMPLERS = ("ancestral", "ddim")
+SAMPLERS = ("ancestral", "ddim", "dpm2")
 
 
 class Cancelled(Exception):
@@ -30,7 +31,8 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
 
     Args:
         steps: number of denoising steps K (>= 1).
-        method: ``"ancestral"`` (stochastic) or ``"ddim"`` (deterministic after the first draw).
+        method: ``"ancestral"`` (stochastic), ``"ddim"`` (deterministic after the first draw) or
+            ``"dpm2"`` (DPM-Solver++(2M), deterministic, second order in the log-SNR step).
         callback: called after each step with (step, K, x_hat) where x_hat (B, N, 7) is the current
             denoised estimate (z_t - sigma_t eps_hat) / alpha_t in standardised units.
         cancel: polled before each step; True raises :class:`Cancelled`.
@@ -45,6 +47,8 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
     z = torch.randn(shape, generator=generator).to(device)
     ts = torch.linspace(1.0, 0.0, steps + 1, device=device)
     gammas, _ = vdm.schedule(ts)
+    lambdas = -0.5 * gammas  # log(alpha / sigma)
+    x_prev, h_prev = None, None
     for i in range(steps):
         if cancel is not None and cancel():
             raise Cancelled("sampling cancelled")
@@ -58,8 +62,16 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
             mean = (a_s / a_t) * (z - c * s_t * eps_hat)
             noise = torch.randn(shape, generator=generator).to(device)
             z = mean + torch.sqrt((s_s**2) * c) * noise
-        else:
+        elif method == "ddim":
             z = a_s * x_hat + s_s * eps_hat
+        else:  # DPM-Solver++(2M) in the data-prediction form
+            h = lambdas[i + 1] - lambdas[i]
+            d = x_hat
+            if x_prev is not None and i < steps - 1:
+                r = h_prev / h
+                d = (1.0 + 0.5 / r) * x_hat - (0.5 / r) * x_prev
+            z = (s_s / s_t) * z - a_s * torch.expm1(-h) * d
+            x_prev, h_prev = x_hat, h
         if callback is not None:
             callback(i + 1, steps, x_hat)
     a_0, _ = alpha_sigma(gammas[-1])

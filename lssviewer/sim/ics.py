@@ -8,7 +8,8 @@ Conventions (see :mod:`lssviewer.sim.growth` for time and momentum units):
   unnormalised DFT convention ``delta_k = sum_x delta(x) exp(-i k.x)``, where ``W_k`` is the DFT of
   unit-variance real white noise drawn from ``numpy.random.Generator(PCG64(seed))`` on the n^3
   lattice (so ``<|delta_k|^2> L^3 / n^6 = P_lin(k)``). With ``fixed_amplitude`` the moduli
-  ``|W_k|`` are set to ``n^{3/2}`` (Angulo & Pontzen 2016) and only the phases are random.
+  ``|W_k|`` are set to ``n^{3/2}`` (Angulo & Pontzen 2016) and only the phases are random; with
+  ``invert_phases`` the field is ``-delta_k`` (the "paired" companion).
 * 2LPT (Scoccimarro 1998; Crocce, Pueblas & Scoccimarro 2006):
   ``x = q + D1 Psi1 + D2 Psi2`` with ``Psi1 = -grad phi1``, ``laplacian phi1 = delta``,
   ``Psi2 = grad phi2``, ``laplacian phi2 = sum_{i<j} [phi1_ii phi1_jj - phi1_ij^2]`` and
@@ -99,7 +100,8 @@ def _wavenumbers(n: int, box_size: float) -> tuple[np.ndarray, np.ndarray]:
 def linear_field(cosmology: Cosmology, seed: int, config: SimConfig, workers: int | None = None) -> np.ndarray:
     """The z = 0 linear density field ``delta_k`` (complex128, rfft layout (n, n, n//2 + 1)).
 
-    Deterministic in (cosmology, seed, particles, box_size, power_spectrum, fixed_amplitude).
+    Deterministic in (cosmology, seed, particles, box_size, power_spectrum, fixed_amplitude,
+    invert_phases).
     """
     import scipy.fft
 
@@ -117,6 +119,8 @@ def linear_field(cosmology: Cosmology, seed: int, config: SimConfig, workers: in
     kmag = np.sqrt(kx[:, None, None] ** 2 + kx[None, :, None] ** 2 + kz[None, None, :] ** 2)
     power = linear_power_function(cosmology, config.power_spectrum)
     wk *= np.sqrt(power(kmag) * n**3 / box**3)
+    if config.invert_phases:
+        wk *= -1.0
     wk[0, 0, 0] = 0.0
     return wk
 

@@ -11,10 +11,12 @@ Two interchangeable backends implement the same three operations on particle arr
 
 Units and equations: see :mod:`lssviewer.sim.growth`. The density contrast of the particles on the
 mesh (CIC, mean cell occupancy ``N_p / M^3``) gives the force ``F = -grad(phi)``,
-``laplacian(phi) = delta``, computed spectrally: ``F_k = i k delta_k / k^2`` (the Nyquist frequency
-of the differentiated axis set to zero). ``F`` has units of Mpc/h and equals the linear displacement
-in linear theory; the kick is ``p += kick_factor * F`` with the FastPM factors of
-:class:`~lssviewer.sim.growth.Growth`.
+``laplacian(phi) = delta``, computed in Fourier space as ``F_k = i g(k) delta_k / k^2`` where ``g`` is
+the Fourier multiplier of the gradient: by default FastPM's four-point finite difference
+``(8 sin(kH) - sin(2kH)) / (6H)`` (H the cell size); ``"fd2"`` (``sin(kH)/H``) and ``"ik"`` (exact
+``k``) are available. Four FFTs per force (one forward, three inverse). ``F`` has units of Mpc/h and
+equals the linear displacement in linear theory; the kick is ``p += kick_factor * F`` with the
+FastPM factors of :class:`~lssviewer.sim.growth.Growth`.
 """
 
 from __future__ import annotations
@@ -298,7 +300,7 @@ class NumbaPM:
         for axis in range(3):
             _gradient_kernel(delta_k, k["k_full"], k["kz_full"], k["k_grad"], k["kz_grad"], axis, norm, buf)
             t = self.timer.add("kernel", t)
-            forces.append(scipy.fft.irfftn(buf, s=(self.mesh,) * 3, workers=self.threads))
+            forces.append(scipy.fft.irfftn(buf, s=(self.mesh,) * 3, workers=self.threads, overwrite_x=True))
             t = self.timer.add("fft", t)
         return forces[0], forces[1], forces[2]
 
@@ -336,14 +338,13 @@ class TorchPM:
         k = _mesh_wavenumbers(self.mesh, self.box_size, gradient)
         dev = torch.device(self.device)
         m = self.mesh
-        kx = k["k_full"]
-        kz = k["kz_full"]
-        k2 = kx[:, None, None] ** 2 + kx[None, :, None] ** 2 + kz[None, None, :] ** 2
+        kx = torch.as_tensor(k["k_full"], dtype=torch.float32, device=dev)
+        kz = torch.as_tensor(k["kz_full"], dtype=torch.float32, device=dev)
+        k2 = kx.view(m, 1, 1) ** 2 + kx.view(1, m, 1) ** 2 + kz.view(1, 1, -1) ** 2
         k2[0, 0, 0] = 1.0
-        inv_k2 = 1.0 / k2
-        inv_k2[0, 0, 0] = 0.0
-        inv_k2 *= m**3 / self.n_particles
-        self._green = torch.as_tensor(inv_k2, dtype=torch.float32, device=dev)
+        green = (m**3 / self.n_particles) / k2  # built on the device: no host-to-device copy of a mesh
+        green[0, 0, 0] = 0.0
+        self._green = green
         self._kgrad = (
             torch.as_tensor(k["k_grad"], dtype=torch.float32, device=dev).view(m, 1, 1),
             torch.as_tensor(k["k_grad"], dtype=torch.float32, device=dev).view(1, m, 1),

@@ -1,0 +1,107 @@
+"""``lssviewer scan``: ELBO likelihood profile (or 2-D grid) of a catalog over (Omega_m, sigma_8)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "likelihood scan of a catalog in Omega_m, sigma_8 or both, with the MAP and 68 and 95 percent intervals"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="catalog file")
+    p.add_argument("--index", type=int, default=0, help="which catalog of the file (default 0)")
+    p.add_argument("--param", choices=("omega_m", "sigma_8", "both"), default="omega_m",
+                   help="profile in one parameter (the other at the catalog's truth, or the prior centre) "
+                        "or a 2-D grid")
+    p.add_argument("--points", type=int, help="grid points per parameter (default 30; 15 for both)")
+    p.add_argument("--n-noise", type=int, default=8, help="noise draws per grid point (even; default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the common random numbers")
+    p.add_argument("--model", help="model directory (default: the built-in model)")
+    p.add_argument("--device", help="cuda, mps or cpu (default: automatic)")
+    p.add_argument("--most-massive", action="store_true",
+                   help="cut the catalog to the model's number of halos (its most massive ones)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    import numpy as np
+    import torch
+
+    from lssviewer import io
+    from lssviewer.errors import LssviewerError, ParameterError
+    from lssviewer.model import load_model
+    from lssviewer.model.likelihood import grid_2d_axes, profile_grid, summarize_grid_2d, summarize_profile
+
+    torch.set_flush_denormal(True)
+    catalogs = io.load(args.file)
+    if not -len(catalogs) <= args.index < len(catalogs):
+        raise LssviewerError(f"--index {args.index} out of range: the file holds {len(catalogs)} catalog(s)",
+                             args.file)
+    catalog = catalogs[args.index]
+    model = load_model(args.model, device=args.device)
+    if args.most_massive:
+        if catalog.n_halos < model.n_halos:
+            raise LssviewerError(f"catalog has {catalog.n_halos} halos, fewer than the model's {model.n_halos}",
+                                 args.file)
+        catalog = catalog.top_n(model.n_halos)
+    try:
+        model.check_catalog(catalog)
+    except LssviewerError as exc:
+        raise exc.with_path(args.file) from None
+    truth = None if catalog.cosmology is None else [catalog.omega_m, catalog.sigma_8]
+    if args.param == "both":
+        points = args.points or 15
+        if points < 3:
+            raise ParameterError("--points must be >= 3")
+        om, s8 = grid_2d_axes(model, points)
+        grid = np.array([(a, b) for a in om for b in s8])
+    else:
+        points = args.points or 30
+        grid = profile_grid(model, catalog, args.param, points)
+    ll = np.full(len(grid), np.nan)
+    err = np.full(len(grid), np.nan)
+    show = not args.json and sys.stderr.isatty()
+    for k, pt in enumerate(model.scan(catalog, grid, n_noise=args.n_noise, seed=args.seed), 1):
+        ll[pt.index], err[pt.index] = pt.log_likelihood, pt.stderr
+        if show:
+            print(f"\r{k}/{len(grid)} grid points", end="", file=sys.stderr, flush=True)
+    if show:
+        print(file=sys.stderr)
+    if args.param == "both":
+        ll2, err2 = ll.reshape(len(om), len(s8)), err.reshape(len(om), len(s8))
+        summ = summarize_grid_2d(om, s8, ll2)
+        result = {"param": "both", "grid": {"omega_m": om.tolist(), "sigma_8": s8.tolist()},
+                  "log_likelihood": ll2.tolist(), "stderr": err2.tolist(), "map": summ["map"],
+                  "interval68": {p: summ[p]["interval68"] for p in ("omega_m", "sigma_8")},
+                  "interval95": {p: summ[p]["interval95"] for p in ("omega_m", "sigma_8")},
+                  "levels": summ["levels"], "truth": truth}
+    else:
+        i = 0 if args.param == "omega_m" else 1
+        summ = summarize_profile(grid[:, i], ll)
+        result = {"param": args.param, "grid": grid[:, i].tolist(), "log_likelihood": ll.tolist(),
+                  "stderr": err.tolist(), "map": summ["map"], "interval68": summ["interval68"],
+                  "interval95": summ["interval95"], "truth": None if truth is None else truth[i],
+                  "fixed": {("sigma_8" if i == 0 else "omega_m"): float(grid[0, 1 - i])},
+                  "posterior_mean": summ["posterior_mean"], "posterior_std": summ["posterior_std"]}
+    result.update(n_noise=args.n_noise, seed=args.seed, model=str(model.path), n_halos=model.n_halos)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    if args.param == "both":
+        print(f"MAP omega_m={result['map'][0]:.4f} sigma_8={result['map'][1]:.4f} (truth {truth})")
+        for p in ("omega_m", "sigma_8"):
+            a, b = result["interval68"][p]
+            c, d = result["interval95"][p]
+            print(f"  {p}: 68% [{a:.4f}, {b:.4f}]  95% [{c:.4f}, {d:.4f}] (profile over the other)")
+    else:
+        print(f"{'theta':>10} {'log L':>14} {'stderr':>8}")
+        for x, y, e in zip(result["grid"], ll, err, strict=True):
+            print(f"{x:10.4f} {y:14.2f} {e:8.2f}")
+        a, b = result["interval68"]
+        c, d = result["interval95"]
+        print(f"MAP {args.param}={result['map']:.4f}  68% [{a:.4f}, {b:.4f}]  95% [{c:.4f}, {d:.4f}]  "
+              f"truth {result['truth']}")
+    return 0

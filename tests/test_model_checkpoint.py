@@ -1,0 +1,173 @@
+"""Checkpoints (safetensors + JSON), their error handling, configs, and bit-exact resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from _model_helpers import tiny_config, toy_suite
+
+from lssviewer.errors import FormatError, LssviewerError, ParameterError
+from lssviewer.model import api, checkpoint, load_model
+from lssviewer.model.train import TrainConfig, _parse_toml_subset, load_config, parse_toml, train
+
+
+@pytest.fixture(scope="module")
+def suite():
+    return toy_suite(24, 8, seed=5)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, suite):
+    out = tmp_path_factory.mktemp("run")
+    train(suite, out, tiny_config(), progress=False)
+    return out
+
+
+def test_round_trip_gives_identical_weights_and_outputs(run_dir, suite):
+    meta, weights = checkpoint.load_model_files(run_dir)
+    assert meta["n_halos"] == 8 and meta["box_size"] == 100.0 and meta["redshift"] == 0.5
+    assert meta["training"]["step"] == 6 and "features" in meta and "prior" in meta
+    assert meta["data"]["n_train"] + meta["data"]["n_val"] == 24
+    model = load_model(run_dir, device="cpu")
+    for k, v in model.vdm.state_dict().items():
+        assert torch.equal(v, weights[k])
+    # writing what was loaded and loading again gives bitwise the same likelihoods
+    copy_dir = run_dir.parent / "copy"
+    checkpoint.save_model(copy_dir, model.vdm.state_dict(), meta)
+    again = load_model(copy_dir, device="cpu")
+    grid = [[0.3, 0.8], [0.2, 0.7]]
+    a = [p.log_likelihood for p in model.scan(suite[0], grid, n_noise=4)]
+    b = [p.log_likelihood for p in again.scan(suite[0], grid, n_noise=4)]
+    assert a == b
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,") and len(rows) == 4  # header + steps 2, 4, 6
+    assert "val_nelbo_per_dim" in rows[0] and rows[-1].split(",")[9] != ""  # validated at the end
+
+
+def _copy_run(src, dst):
+    dst.mkdir()
+    for name in (checkpoint.MODEL_JSON, checkpoint.MODEL_WEIGHTS):
+        (dst / name).write_bytes((src / name).read_bytes())
+    return dst
+
+
+def test_corrupt_and_incompatible_checkpoints_raise_one_line_errors(run_dir, tmp_path):
+    bad = _copy_run(run_dir, tmp_path / "corrupt")
+    data = bytearray((bad / checkpoint.MODEL_WEIGHTS).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bad / checkpoint.MODEL_WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(FormatError, match="checksum") as exc:
+        load_model(bad)
+    assert str(bad) in str(exc.value) and "\n" not in str(exc.value)
+
+    trunc = _copy_run(run_dir, tmp_path / "truncated")
+    meta = json.loads((trunc / checkpoint.MODEL_JSON).read_text())
+    meta.pop("weights_sha256")
+    (trunc / checkpoint.MODEL_JSON).write_text(json.dumps(meta))
+    (trunc / checkpoint.MODEL_WEIGHTS).write_bytes((trunc / checkpoint.MODEL_WEIGHTS).read_bytes()[:100])
+    with pytest.raises(FormatError, match="safetensors"):
+        load_model(trunc)
+
+    newer = _copy_run(run_dir, tmp_path / "newer")
+    meta = json.loads((newer / checkpoint.MODEL_JSON).read_text())
+    meta["format_version"] = 99
+    (newer / checkpoint.MODEL_JSON).write_text(json.dumps(meta))
+    with pytest.raises(FormatError, match="format_version 99"):
+        load_model(newer)
+
+    other = _copy_run(run_dir, tmp_path / "other-arch")
+    meta = json.loads((other / checkpoint.MODEL_JSON).read_text())
+    meta["architecture"]["network"]["d_model"] = 32
+    (other / checkpoint.MODEL_JSON).write_text(json.dumps(meta))
+    with pytest.raises(FormatError, match="does not match its architecture"):
+        load_model(other)
+
+    with pytest.raises(FormatError, match="not an lssviewer model"):
+        load_model(tmp_path)
+    with pytest.raises(FormatError, match="does not exist"):
+        load_model(tmp_path / "nowhere")
+
+
+def test_missing_default_model_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(api, "DEFAULT_MODEL_DIRS", (tmp_path / "a", tmp_path / "b"))
+    with pytest.raises(LssviewerError, match="no trained default model.*lssviewer train"):
+        load_model(None)
+
+
+def test_resume_is_bit_exact(tmp_path, suite):
+    cfg = tiny_config(steps=8, ckpt_every=3)
+    full = train(suite, tmp_path / "full", cfg, progress=False)
+    part = train(suite, tmp_path / "part", cfg, progress=False, stop_after=5)  # checkpoint at 3, stop at 5
+    assert part.step == 5 and part.stopped_early
+    with pytest.raises(LssviewerError, match="--resume"):
+        train(suite, tmp_path / "part", cfg, progress=False)
+    rest = train(suite, tmp_path / "part", None, resume=True, progress=False)
+    assert rest.step == full.step == 8
+    _, a = checkpoint.load_train_state(tmp_path / "full")
+    _, b = checkpoint.load_train_state(tmp_path / "part")
+    assert a.keys() == b.keys()
+    for k in a:  # raw weights, EMA weights, AdamW moments, generator state
+        assert torch.equal(a[k], b[k]), k
+    steps = [int(r.split(",")[0]) for r in (tmp_path / "part" / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(set(steps))  # rows logged after the checkpoint were replaced, not duplicated
+
+
+def test_resume_refuses_other_data_or_config(tmp_path, suite):
+    cfg = tiny_config(steps=4)
+    train(suite, tmp_path / "r", cfg, progress=False, stop_after=2)
+    with pytest.raises(LssviewerError, match="data differ"):
+        train(suite[:-1], tmp_path / "r", None, resume=True, progress=False)
+    with pytest.raises(ParameterError, match="lr"):
+        train(suite, tmp_path / "r", cfg.replace(lr=0.1), resume=True, progress=False)
+
+
+def test_config_files_toml_json_and_subset_parser(tmp_path):
+    text = """# training config
+steps = 1_000
+batch_size = 16
+schedule = "linear"
+augment_shifts = false
+lr = 2e-4
+
+[network]
+d_model = 64
+n_layers = 2
+
+[prior]
+omega_m = [0.15, 0.45]
+sigma_8 = [0.65, 0.95]
+"""
+    assert parse_toml(text) == _parse_toml_subset(text)  # the 3.10 fallback reads our subset identically
+    (tmp_path / "c.toml").write_text(text)
+    cfg = load_config(tmp_path / "c.toml")
+    assert cfg.steps == 1000 and cfg.network.d_model == 64 and cfg.schedule == "linear"
+    assert cfg.augment_shifts is False and cfg.prior.omega_m == (0.15, 0.45)
+    (tmp_path / "c.json").write_text(json.dumps(cfg.to_dict()))
+    assert load_config(tmp_path / "c.json") == cfg
+    (tmp_path / "bad.toml").write_text("stepz = 3\n")
+    with pytest.raises(ParameterError, match="stepz") as exc:
+        load_config(tmp_path / "bad.toml")
+    assert "bad.toml" in str(exc.value)
+    with pytest.raises(ParameterError, match="schedule"):
+        TrainConfig(schedule="cosine")
+
+
+def test_training_data_checks(tmp_path, suite):
+    from lssviewer.cosmology import PriorBox
+
+    mixed = suite[:3] + toy_suite(2, 9, seed=1)
+    with pytest.raises(LssviewerError, match="n_halos"):
+        train(mixed, tmp_path / "m", tiny_config(), progress=False)
+    narrow = tiny_config(prior=PriorBox(omega_m=(0.25, 0.35), sigma_8=(0.6, 1.0)))
+    with pytest.raises(ParameterError, match="outside the prior box"):
+        train(suite, tmp_path / "n", narrow, progress=False)
+    assert train(mixed, tmp_path / "cut", tiny_config(n_halos=8, steps=2), progress=False).step == 2
+
+
+def test_shipped_default_training_config_is_valid():
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "resources" / "models" / "default.toml")
+    assert cfg.network.d_model == 128 and cfg.prior.omega_m == (0.1, 0.5) and cfg.sample_steps >= 1

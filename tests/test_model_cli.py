@@ -1,0 +1,92 @@
+"""``lssviewer train / sample / scan`` end to end on a tiny suite (CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _model_helpers import toy_suite
+
+from lssviewer.cli import main
+from lssviewer.io import hdf5
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    hdf5.write(toy_suite(12, 8, seed=3), d / "suite.h5")
+    (d / "cfg.toml").write_text("""steps = 4
+batch_size = 4
+warmup = 1
+log_every = 2
+val_every = 4
+ckpt_every = 2
+val_boxes = 2
+val_noise = 2
+sample_steps = 3
+[network]
+d_model = 16
+n_layers = 1
+n_heads = 2
+mlp_ratio = 2
+fourier_features = 1
+cond_dim = 16
+""")
+    return d
+
+
+def test_train_sample_scan(workdir, capsys):
+    run = workdir / "runs" / "tiny"
+    args = ["train", "--data", str(workdir / "suite.h5"), "--out", str(run), "--config",
+            str(workdir / "cfg.toml"), "--no-progress"]
+    assert main([*args, "--steps", "2"]) == 0
+    assert main(args) == 2  # refuses to overwrite a run
+    assert "--resume" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+    assert json.loads((run / "model.json").read_text())["training"]["step"] == 4
+
+    out = workdir / "s.h5"
+    assert main(["sample", "--omega-m", "0.3", "--sigma-8", "0.8", "-n", "2", "--seed", "1", "-o", str(out),
+                 "--model", str(run), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n"] == 2 and summary["steps"] == 3 and summary["n_halos"] == 8
+    cats = hdf5.read(out)
+    assert len(cats) == 2 and cats[0].omega_m == 0.3
+
+    assert main(["scan", str(workdir / "suite.h5"), "--index", "1", "--param", "sigma_8", "--points", "5",
+                 "--n-noise", "4", "--model", str(run), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert {"param", "grid", "log_likelihood", "stderr", "map", "interval68", "interval95", "truth"} <= set(res)
+    assert res["param"] == "sigma_8" and len(res["grid"]) == 5 and len(res["log_likelihood"]) == 5
+    truth = hdf5.read(workdir / "suite.h5", [1])[0]
+    assert res["truth"] == pytest.approx(truth.sigma_8) and res["fixed"]["omega_m"] == pytest.approx(truth.omega_m)
+    lo, hi = res["interval68"]
+    assert 0.6 <= lo <= res["map"] <= hi <= 1.0
+
+    assert main(["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
+                 "--model", str(run), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert len(res["log_likelihood"]) == 3 and len(res["log_likelihood"][0]) == 3
+    first = hdf5.read(workdir / "suite.h5", [0])[0]
+    assert set(res["interval68"]) == {"omega_m", "sigma_8"} and res["truth"] == [first.omega_m, first.sigma_8]
+
+
+def test_cli_errors_are_one_line(workdir, capsys, tmp_path):
+    assert main(["sample", "--omega-m", "0.9", "--sigma-8", "0.8", "-o", str(tmp_path / "x.h5"),
+                 "--model", str(workdir / "runs" / "tiny")]) == 2
+    err = capsys.readouterr().err
+    assert "outside the prior box" in err and "--allow-extrapolation" in err and err.count("\n") == 1
+    assert main(["scan", str(workdir / "suite.h5"), "--index", "99", "--model", str(workdir / "runs" / "tiny")]) == 2
+    assert "out of range" in capsys.readouterr().err
+    assert main(["sample", "--omega-m", "0.3", "--sigma-8", "0.8", "-o", str(tmp_path / "x.h5"),
+                 "--model", str(tmp_path)]) == 2
+    assert "not an lssviewer model" in capsys.readouterr().err
+
+
+def test_help_of_the_model_verbs(capsys):
+    for argv in (["--help"], ["train", "--help"], ["sample", "--help"], ["scan", "--help"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--allow-extrapolation" in out and "--resume" in out and "--param" in out

@@ -1,0 +1,122 @@
+"""Features, periodic-box augmentation and posterior summaries of the model (closed-form checks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import chi2
+
+from lssviewer.errors import ParameterError
+from lssviewer.model.features import FeatureTransform, augment, catalog_to_raw, cube_symmetries, raw_to_physical
+from lssviewer.model.likelihood import summarize_grid_2d, summarize_profile
+
+
+def test_48_cube_symmetries_form_the_full_group():
+    perms, signs = cube_symmetries()
+    mats = np.zeros((48, 3, 3))
+    for k in range(48):
+        mats[k, np.arange(3), perms[k]] = signs[k]
+    assert len({m.tobytes() for m in mats}) == 48
+    for m in mats:
+        assert np.allclose(m @ m.T, np.eye(3)) and abs(abs(np.linalg.det(m)) - 1) < 1e-12
+    # closed under composition: a group of order 48 (the full octahedral group O_h)
+    keys = {m.tobytes() for m in mats}
+    assert all((a @ b).tobytes() in keys for a in mats[::5] for b in mats[::7])
+
+
+def _minimal_image(d):
+    return d - np.round(d)
+
+
+def test_augmentation_is_an_isometry_of_the_torus_and_keeps_pairwise_velocities():
+    rng = np.random.default_rng(0)
+    raw = np.concatenate([rng.uniform(0, 1, (3, 40, 3)), rng.normal(0, 300, (3, 40, 3)),
+                          rng.normal(13, 0.3, (3, 40, 1))], axis=-1)
+    out = augment(torch.tensor(raw), torch.Generator().manual_seed(1)).numpy()
+    assert np.all((out[..., :3] >= 0) & (out[..., :3] < 1))
+    assert np.array_equal(out[..., 6], raw[..., 6])
+    for b in range(3):
+        for arr in (raw[b], out[b]):
+            assert arr.shape == (40, 7)
+        d0 = _minimal_image(raw[b, :, None, :3] - raw[b, None, :, :3])
+        d1 = _minimal_image(out[b, :, None, :3] - out[b, None, :, :3])
+        r0, r1 = np.linalg.norm(d0, axis=-1), np.linalg.norm(d1, axis=-1)
+        assert np.allclose(r0, r1, atol=1e-12)  # pair separations on the torus are unchanged
+        # radial relative velocity (v_j - v_i) . r_hat_ij: the quantity of the pairwise velocity statistic
+        off = ~np.eye(40, dtype=bool)
+        dv0 = raw[b, None, :, 3:6] - raw[b, :, None, 3:6]
+        dv1 = out[b, None, :, 3:6] - out[b, :, None, 3:6]
+        v0 = np.sum(dv0 * -d0, -1)[off] / r0[off]
+        v1 = np.sum(dv1 * -d1, -1)[off] / r1[off]
+        assert np.allclose(v0, v1, atol=1e-9)
+        assert np.allclose(np.sort(np.linalg.norm(raw[b, :, 3:6], axis=-1)),
+                           np.sort(np.linalg.norm(out[b, :, 3:6], axis=-1)))
+    assert not np.allclose(out[..., :3], raw[..., :3])  # it did something
+
+
+def test_augmentation_draws_all_symmetries_uniformly():
+    raw = torch.zeros(4800, 1, 7, dtype=torch.float64)
+    raw[:, 0, 3:6] = torch.tensor([1.0, 2.0, 3.0])  # a velocity whose image identifies the symmetry
+    out = augment(raw, torch.Generator().manual_seed(2), shifts=False)
+    keys, counts = np.unique(out[:, 0, 3:6].numpy(), axis=0, return_counts=True)
+    assert len(keys) == 48
+    # multinomial counts, expected 100 each: 5.5 sigma bounds for 48 cells
+    assert counts.min() > 45 and counts.max() < 155
+
+
+def test_standardisation_round_trip_symmetry_and_jacobian():
+    rng = np.random.default_rng(3)
+    raw = np.concatenate([rng.uniform(0, 1, (50, 3)), rng.normal(0, 200, (50, 3)), rng.normal(13, 0.4, (50, 1))], 1)
+    tr = FeatureTransform.fit(raw, box_size=250.0)
+    z = tr.standardise(raw)
+    assert np.allclose(tr.unstandardise(z), raw)
+    assert np.allclose(z[:, 6].mean(), 0, atol=1e-12) and np.allclose(z[:, 6].std(), 1)
+    flipped = raw.copy()
+    flipped[:, :3] = 1 - raw[:, :3]
+    flipped[:, 3:6] = -raw[:, 3:6]
+    assert np.allclose(tr.standardise(flipped)[:, :6], -z[:, :6])  # reflections commute with it
+    assert tr == FeatureTransform.from_dict(tr.to_dict())
+    # log |dz/dphys| for one halo, from the definition (x = u L)
+    expect = -(3 * np.log(250.0 / np.sqrt(12)) + 3 * np.log(tr.velocity_std) + np.log(tr.mass_std))
+    assert np.isclose(tr.log_jacobian(1), expect)
+    phys = raw_to_physical(raw + np.array([1.0, -1.0, 0, 0, 0, 0, 0]), 250.0)
+    assert np.allclose(phys[:, :3], raw[:, :3] * 250.0)
+
+
+def test_catalog_to_raw_units():
+    from _model_helpers import toy_catalog
+
+    cat = toy_catalog(0.3, 0.8, 10, np.random.default_rng(0))
+    raw = catalog_to_raw(cat)
+    assert np.allclose(raw[:, :3] * cat.box_size, cat.positions)
+    assert np.allclose(raw[:, 6], np.log10(cat.masses))
+
+
+def test_summarize_profile_gaussian_thresholds():
+    mu, sig = 0.31, 0.04
+    grid = np.linspace(0.1, 0.5, 41)
+    ll = -0.5 * ((grid - mu) / sig) ** 2 + 123.0
+    s = summarize_profile(grid, ll)
+    assert abs(s["map"] - mu) < 1e-3
+    # Delta log L = chi2_1(68.27 %)/2 = 0.5 -> mu +- sigma; chi2_1(95 %)/2 = 1.92 -> mu +- 1.96 sigma
+    assert np.allclose(s["interval68"], [mu - sig, mu + sig], atol=2e-3)
+    assert np.allclose(s["interval95"], [mu - 1.96 * sig, mu + 1.96 * sig], atol=2e-3)
+    assert np.allclose(s["credible68"], [mu - sig, mu + sig], atol=2e-3)
+    assert abs(s["posterior_std"] - sig) < 1e-3 and not s["truncated68"]
+    edge = summarize_profile(grid, -0.5 * ((grid - 0.11) / sig) ** 2)
+    assert edge["truncated95"] and edge["interval95"][0] == pytest.approx(0.1)
+    with pytest.raises(ParameterError):
+        summarize_profile(grid, ll[:-1])
+
+
+def test_summarize_grid_2d_levels_and_profiles():
+    om, s8 = np.linspace(0.1, 0.5, 41), np.linspace(0.6, 1.0, 41)
+    a, b = np.meshgrid(om, s8, indexing="ij")
+    ll = -0.5 * (((a - 0.3) / 0.03) ** 2 + ((b - 0.8) / 0.05) ** 2)
+    s = summarize_grid_2d(om, s8, ll)
+    assert np.allclose(s["map"], [0.3, 0.8])
+    assert np.isclose(s["levels"]["68"], -chi2.ppf(0.6827, 2) / 2) and np.isclose(s["levels"]["68"], -1.148, atol=1e-3)
+    assert np.isclose(s["levels"]["95"], -2.996, atol=1e-3)
+    assert np.allclose(s["omega_m"]["interval68"], [0.27, 0.33], atol=2e-3)
+    assert np.allclose(s["sigma_8"]["marginal"]["credible68"], [0.75, 0.85], atol=3e-3)

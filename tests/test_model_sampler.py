@@ -1,0 +1,81 @@
+"""Sampler plumbing: determinism, progress states, cancellation, prior checks (tiny untrained-ish model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _model_helpers import tiny_config, toy_catalog, toy_suite
+
+from lssviewer.errors import CatalogError, ParameterError
+from lssviewer.model import Cancelled, ScanPoint, load_model
+from lssviewer.model.likelihood import grid_2d, profile_1d
+from lssviewer.model.train import train
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    train(toy_suite(16, 8, seed=2), out, tiny_config(steps=3), progress=False)
+    return load_model(out, device="cpu")
+
+
+def test_same_seed_same_sample_and_metadata(model):
+    a = model.sample(0.3, 0.8, n=2, seed=7, steps=5)
+    b = model.sample(0.3, 0.8, n=2, seed=7, steps=5)
+    c = model.sample(0.3, 0.8, n=2, seed=8, steps=5)
+    assert len(a) == 2
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x.to_array(), y.to_array())
+    assert not np.array_equal(a[0].to_array(), c[0].to_array())
+    assert not np.array_equal(a[0].to_array(), a[1].to_array())
+    cat = a[0]
+    assert cat.n_halos == model.n_halos and cat.box_size == model.box_size and cat.redshift == model.redshift
+    assert cat.omega_m == 0.3 and cat.sigma_8 == 0.8 and cat.provenance["seed"] == 7
+    assert np.all((cat.positions >= 0) & (cat.positions < model.box_size))
+    ddim = model.sample(0.3, 0.8, seed=7, steps=5, method="ddim")
+    assert np.array_equal(ddim[0].to_array(), model.sample(0.3, 0.8, seed=7, steps=5, method="ddim")[0].to_array())
+
+
+def test_progress_receives_physical_states_and_cancel_stops(model):
+    seen = []
+    model.sample(0.25, 0.9, n=3, seed=0, steps=4,
+                 progress=lambda step, total, state: seen.append((step, total, state)))
+    assert [s[0] for s in seen] == [1, 2, 3, 4] and all(s[1] == 4 for s in seen)
+    state = seen[-1][2]
+    assert state.dtype == np.float32 and state.shape == (3, model.n_halos, 7)
+    assert np.all((state[..., :3] >= 0) & (state[..., :3] <= model.box_size))
+    calls = []
+    with pytest.raises(Cancelled):
+        model.sample(0.3, 0.8, steps=10, cancel=lambda: calls.append(1) or len(calls) > 2)
+    assert len(calls) == 3
+
+
+def test_theta_outside_prior(model):
+    with pytest.raises(ParameterError, match="outside the prior box"):
+        model.sample(0.05, 0.8)
+    with pytest.raises(ParameterError):
+        model.sample(0.3, float("nan"), allow_extrapolation=True)
+    assert model.sample(0.55, 0.8, steps=2, allow_extrapolation=True)[0].omega_m == 0.55
+    cat = toy_catalog(0.3, 0.8, 8, np.random.default_rng(0))
+    with pytest.raises(ParameterError, match="outside the prior box"):
+        list(model.scan(cat, [[0.3, 0.8], [0.3, 1.2]]))
+    with pytest.raises(ParameterError, match="shape"):
+        model.scan(cat, [[0.3, 0.8, 1.0]])
+
+
+def test_scan_streams_points_and_checks_catalogs(model):
+    rng = np.random.default_rng(1)
+    cat = toy_catalog(0.3, 0.8, 8, rng)
+    pts = list(profile_1d(model, cat, "sigma_8", points=5, n_noise=4))
+    assert [p.index for p in pts] == list(range(5)) and all(isinstance(p, ScanPoint) for p in pts)
+    assert all(p.theta[0] == 0.3 for p in pts) and pts[0].theta[1] == 0.6 and pts[-1].theta[1] == 1.0
+    assert all(np.isfinite(p.log_likelihood) and p.stderr > 0 for p in pts)
+    assert len(list(grid_2d(model, cat, points=(3, 2), n_noise=2))) == 6
+    with pytest.raises(Cancelled):
+        list(model.scan(cat, np.tile([0.3, 0.8], (4, 1)), n_noise=4, batch_size=4, cancel=lambda: True))
+    with pytest.raises(CatalogError, match="exactly 8"):
+        model.scan(toy_catalog(0.3, 0.8, 9, rng), [[0.3, 0.8]])
+    with pytest.raises(CatalogError, match="box"):
+        model.scan(cat.replace(box_size=200.0), [[0.3, 0.8]])
+    with pytest.raises(CatalogError, match="standard deviations"):
+        model.scan(cat.replace(masses=cat.masses * 1e30), [[0.3, 0.8]])
