@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lssviewer import resources
 from lssviewer.catalog import HaloCatalog
 from lssviewer.cosmology import Cosmology, PriorBox
 from lssviewer.errors import CatalogError, FormatError, LssviewerError, ParameterError
@@ -21,10 +22,8 @@ from lssviewer.model.network import NetworkConfig
 from lssviewer.model.sampler import SAMPLERS, sample
 from lssviewer.model.vdm import VDM
 
-#: Where the built-in model is looked for, in order (installed package data, then the source tree).
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL_DIRS = (_PACKAGE_DIR / "resources" / "models" / "default",
-                      _PACKAGE_DIR.parent / "resources" / "models" / "default")
+#: Where the built-in model is looked for (resources/ of a checkout, or lssviewer._resources of a wheel).
+DEFAULT_MODEL_DIRS = (resources.default_model_dir(),)
 
 
 def default_device() -> str:
