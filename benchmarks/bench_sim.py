@@ -14,6 +14,7 @@ Sections (each prints a table; all results go to benchmarks/results/bench_sim.js
   process, which on a machine shared with other jobs is a better guide to the cost on an idle one.
 * corners: the particle count of the N-th most massive halo at the four corners of the prior and at
   the fiducial cosmology (the default-configuration criterion: >= 20 everywhere).
+* scatter: FoF groups of >= 20 particles at (0.1, 0.6) for seeds 1-4 (the margin behind N).
 * hmf: cumulative FoF mass function above 50, 70, 100 particles vs Watson et al. 2013 (colossus)
   for the same five boxes (criterion: within 25 % above 50 particles, for >= 3 cosmologies).
 * power: fixed-amplitude initial conditions (|delta_k|^2 = P_lin exactly) and their phase-inverted
@@ -21,7 +22,7 @@ Sections (each prints a table; all results go to benchmarks/results/bench_sim.js
   for k < 0.05 h/Mpc, P_lin averaged over the very modes of each shell (criterion: within 5 %).
   A single 400 Mpc/h box scatters by a few per cent at k ~ 0.05 from nonlinear mode coupling of
   its own realisation; the pair mean cancels the leading (odd) term.
-* clustering: linear bias of the 500 most massive halos from the cross-correlation with the initial
+* clustering: linear bias of the n_halos most massive halos from the cross-correlation with the initial
   linear field at sigma_8 = 0.7, 0.834, 0.95 (same seed) vs the Tinker et al. 2010 bias of their masses.
 * append: cost of lssviewer.io.hdf5.append (copy + rename) for a suite growing to 1000 boxes.
 """
@@ -188,6 +189,32 @@ def _nth_particles_watson(cosmo, cfg) -> float:
     return round(float(np.exp(brentq(f, np.log(1e10), np.log(1e16))) / mp), 1)
 
 
+def section_scatter(device: str, threads: int, seeds: range = range(1, 5)) -> dict:
+    """Box-to-box scatter of the number of FoF groups >= min_particles at the poorest corner."""
+    from lssviewer.cosmology import Cosmology
+    from lssviewer.sim import DEFAULT_CONFIG, simulate
+    from lssviewer.sim.fof import fof_labels, select_groups
+
+    cfg = DEFAULT_CONFIG
+    cosmo = Cosmology(omega_m=0.1, sigma_8=0.6)
+    mp = cfg.particle_mass(0.1)
+    expected50 = _cumulative_watson(cosmo, 50 * mp, cfg.box_size**3)
+    rows, out = [], []
+    for seed in seeds:
+        res = simulate(cosmo, seed, cfg, device=device, threads=threads, keep_particles=True)
+        _, sizes = select_groups(fof_labels(res.particles[0], cfg.box_size,
+                                            cfg.linking_length * cfg.mean_separation), cfg.min_particles)
+        n50 = int(np.count_nonzero(sizes >= 50))
+        rows.append([seed, len(sizes), res.summary["nth_halo_particles"], n50, round(n50 / expected50, 3)])
+        out.append({"seed": seed, "groups_ge_min": int(len(sizes)), "nth_halo_particles":
+                    res.summary["nth_halo_particles"], "ge50": n50, "ge50_over_watson": n50 / expected50})
+    counts = np.array([o["groups_ge_min"] for o in out])
+    table(f"scatter: (0.1, 0.6), FoF groups of >= {cfg.min_particles} particles per seed "
+          f"(mean {counts.mean():.0f}, std {counts.std(ddof=1):.0f}; N = {cfg.n_halos})",
+          ["seed", "groups >= min", "N-th halo particles", ">= 50 particles", "/ Watson13"], rows)
+    return {"seeds": out, "mean": float(counts.mean()), "std": float(counts.std(ddof=1))}
+
+
 def section_power(device: str, threads: int, seed: int) -> dict:
     """Fixed-amplitude + paired boxes: P(k) of the pair mean vs D^2 P_lin averaged over the same modes."""
     from lssviewer.cosmology import Cosmology
@@ -289,7 +316,8 @@ def section_append() -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=("timing", "corners", "power", "clustering", "append"))
+    parser.add_argument("--only", nargs="+",
+                        choices=("timing", "corners", "scatter", "power", "clustering", "append"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=2)
@@ -303,7 +331,7 @@ def main() -> int:
 
     device = resolve_device(args.device)
     threads = args.threads or default_threads()
-    sections = args.only or ["timing", "corners", "power", "clustering", "append"]
+    sections = args.only or ["timing", "corners", "scatter", "power", "clustering", "append"]
     results: dict = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                                  "cpus": os.cpu_count(), "threads": threads, "device": device,
                                  "load_average_start": os.getloadavg()},
@@ -316,6 +344,8 @@ def main() -> int:
             results["timing"] = section_timing(device, threads, args.repeats)
         elif name == "corners":
             results["corners_hmf"] = section_corners_hmf(device, threads, args.seed)
+        elif name == "scatter":
+            results["scatter"] = section_scatter(device, threads)
         elif name == "power":
             results["power"] = section_power(device, threads, args.seed)
         elif name == "clustering":

@@ -92,3 +92,20 @@ def test_verbs_import_nothing_heavy_and_have_help():
         help_text = subprocess.run([sys.executable, "-m", "lssviewer", verb, "--help"], capture_output=True,
                                    text=True, check=True).stdout
         assert help_text.startswith(f"usage: lssviewer {verb}") and "--box-size" in help_text
+
+
+def test_device_selection():
+    from lssviewer.errors import ParameterError
+    from lssviewer.sim import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("torch-cpu") == "torch-cpu"
+    with pytest.raises(ParameterError, match="unknown device"):
+        resolve_device("tpu")
+    import torch
+
+    if not torch.cuda.is_available():  # on a GPU machine "cuda" is valid; both branches are checked
+        with pytest.raises(ParameterError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    else:  # pragma: no cover - GPU machines
+        assert resolve_device("cuda") == "cuda"

@@ -25,7 +25,7 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--particles", type=int, help="particles per side (default 128)")
     g.add_argument("--mesh-factor", type=float, help="force-mesh cells per particle per side (default 2)")
     g.add_argument("--steps", type=int, help="FastPM steps (default 10)")
-    g.add_argument("--n-halos", type=int, help="halos kept, the most massive (default 500)")
+    g.add_argument("--n-halos", type=int, help="halos kept, the most massive (default 400)")
     g.add_argument("--z-init", type=float, help="redshift of the 2LPT initial conditions (default 9)")
     g.add_argument("--min-particles", type=int, help="smallest FoF group counted as a halo (default 20)")
     g.add_argument("--linking-length", type=float, help="FoF linking length b (default 0.2)")
