@@ -12,9 +12,10 @@
 #   --no-smoke              skip the smoke test (e.g. on a machine without Xvfb)
 #   --no-tarball            skip the tarball
 #
-# Steps: wheel (pip wheel, no network) -> private install (pip install --target build/app/site) -> PyInstaller
-# (packaging/lssviewer.spec) -> .desktop entry + icon + installer beside the binary -> smoke test under
-# `xvfb-run -a` with an EMPTY environment (no PYTHONPATH, no venv on PATH: only the app folder) -> tarball.
+# Steps: wheel (pip wheel of a clean copy, no network) -> private install (pip install --target
+# build/app/site) -> PyInstaller (packaging/lssviewer.spec) -> .desktop entry + icon + installer beside
+# the binary -> smoke test under `xvfb-run -a` with an EMPTY environment (no PYTHONPATH, no venv on PATH:
+# only the app folder) -> tarball.
 # Prints the build time and sizes at the end, and writes them to dist/lssviewer-build.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +57,14 @@ rm -rf "$WORK" dist/lssviewer dist/lssviewer.app
 mkdir -p "$WORK" dist
 
 say "1/5 wheel"
-"$PY" -m pip wheel . --no-deps --no-build-isolation --no-index -q -w "$WORK/wheel"
+# Built from a clean copy: an in-tree build would leave build/lib behind, whose stale files setuptools
+# puts into later wheels.
+mkdir -p "$WORK/src"
+cp pyproject.toml README.md "$WORK/src/"
+for d in lssviewer resources; do
+  tar --exclude=__pycache__ --exclude='*.pyc' --exclude='*.nbi' --exclude='*.nbc' -cf - "$d" | tar -C "$WORK/src" -xf -
+done
+(cd "$WORK/src" && "$PY" -m pip wheel . --no-deps --no-build-isolation --no-index -q -w ../wheel)
 WHEEL=$(ls "$WORK"/wheel/lssviewer-"$VERSION"-*.whl)
 
 say "2/5 private install of $(basename "$WHEEL")"

@@ -32,13 +32,18 @@ def _check_display() -> None:
 def run_app(files: Sequence[str] | None = None, model: str | None = None) -> int:
     """Open the main window and run the Qt event loop until it closes; returns the exit status."""
     _check_display()
-    from PySide6 import QtWidgets
+    from PySide6 import QtGui, QtWidgets
 
     from lssviewer.gui.main_window import MainWindow
+    from lssviewer.resources import resource_path
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setOrganizationName("lssviewer")
     app.setApplicationName("lssviewer")
+    app.setDesktopFileName("lssviewer")  # matches resources/lssviewer.desktop
+    icon = resource_path("icon", "lssviewer-256.png")
+    if icon.is_file():
+        app.setWindowIcon(QtGui.QIcon(str(icon)))
     window = MainWindow(model_path=model)
     window.show()
     window.start(files=list(files or []), default_files=default_demo_files())
