@@ -213,6 +213,9 @@ def _run_job(job: _Job) -> tuple[int, HaloCatalog, dict[str, Any]]:
 
 
 def _worker_init(threads: int) -> None:  # pragma: no cover - runs in child processes
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (see iter_boxes)
     os.environ["LSSVIEWER_THREADS"] = str(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
@@ -224,10 +227,33 @@ def iter_boxes(jobs: Sequence[_Job], workers: int, threads: int) -> Iterator[tup
             yield _run_job(job)
         return
     import multiprocessing
+    import signal
+    import threading
 
+    # Ctrl-C (SIGINT) only raises a flag: the loop stops after the box in hand has been handed over
+    # (and written by the caller), instead of interrupting the pool half-way through a lock (which
+    # surfaced as "RuntimeError: release unlocked lock"). A second Ctrl-C interrupts at once.
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def on_sigint(signum, frame):  # noqa: ARG001
+            if stop.is_set():
+                raise KeyboardInterrupt
+            stop.set()
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
     ctx = multiprocessing.get_context("spawn")  # no fork: numba/torch thread pools and CUDA
-    with ctx.Pool(workers, initializer=_worker_init, initargs=(threads,)) as pool:
-        yield from pool.imap(_run_job, jobs, chunksize=1)
+    try:
+        with ctx.Pool(workers, initializer=_worker_init, initargs=(threads,)) as pool:
+            for item in pool.imap(_run_job, jobs, chunksize=1):
+                yield item
+                if stop.is_set():
+                    break
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
+        raise KeyboardInterrupt
 
 
 @dataclasses.dataclass
