@@ -10,10 +10,8 @@ statistics of samples against fresh simulations.
 * **residuals** (``--fresh``: >= 16 simulations at each of >= 5 cosmologies): at each cosmology,
   the same number of model samples; per bin of each statistic, (mean_samples - mean_sims) /
   sqrt(var_sims / n_sims + var_samples / n_samples), reported as the fraction of bins within 2 and
-  3 sigma and the worst bin. Statistics (computed here, self-contained, periodic box):
-  cumulative mass function n(>M), two-point correlation xi(r) (natural estimator with analytic
-  randoms, RR = N (N - 1) V_shell / L^3 for ordered pairs), 1-D velocity PDF, and mean radial
-  pairwise velocity v12(r) (negative = infall).
+  3 sigma and the worst bin. Statistics from :mod:`lssviewer.stats` (the same code as the app's
+  statistics panel): mass function, xi(r), velocity PDFs and mean radial pairwise velocity v12(r).
 """
 
 from __future__ import annotations
@@ -31,106 +29,47 @@ from lssviewer.catalog import HaloCatalog
 from lssviewer.model.api import DiffusionModel
 from lssviewer.model.likelihood import profile_1d, summarize_profile
 
-# ------------------------------------------------------------------------------------ statistics
-
-
-def mass_function(cat: HaloCatalog, edges: np.ndarray) -> np.ndarray:
-    """Cumulative number density n(>M) [(h/Mpc)^3] at the log10 M [Msun/h] ``edges``."""
-    logm = cat.log10_mass
-    return np.array([(logm > e).sum() for e in edges]) / cat.volume
-
-
-def _pairs(cat: HaloCatalog, rmax: float) -> tuple[np.ndarray, np.ndarray]:
-    """Unordered pairs (i, j) closer than rmax (periodic) and their minimal-image separations (P, 3)."""
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(cat.positions, boxsize=cat.box_size)
-    ij = tree.query_pairs(rmax, output_type="ndarray")
-    d = cat.positions[ij[:, 1]] - cat.positions[ij[:, 0]]
-    d -= cat.box_size * np.round(d / cat.box_size)
-    return ij, d
-
-
-def correlation_function(cat: HaloCatalog, edges: np.ndarray) -> np.ndarray:
-    """xi(r) in the shells ``edges`` [Mpc/h]: DD / RR - 1 with RR = N (N - 1) V_shell / L^3 (ordered pairs)."""
-    _, d = _pairs(cat, edges[-1])
-    r = np.linalg.norm(d, axis=1)
-    dd = 2.0 * np.histogram(r, bins=edges)[0]  # ordered pairs
-    n = cat.n_halos
-    rr = n * (n - 1) * (4.0 / 3.0 * np.pi * np.diff(edges**3)) / cat.volume
-    return dd / rr - 1.0
-
-
-def pairwise_velocity(cat: HaloCatalog, edges: np.ndarray) -> np.ndarray:
-    """Mean radial pairwise velocity v12(r) = <(v_j - v_i) . r_hat_ij> [km/s] in shells (negative = infall)."""
-    ij, d = _pairs(cat, edges[-1])
-    r = np.linalg.norm(d, axis=1)
-    ok = r > 0
-    vr = np.sum((cat.velocities[ij[:, 1]] - cat.velocities[ij[:, 0]]) * d, axis=1)[ok] / r[ok]
-    s = np.histogram(r[ok], bins=edges, weights=vr)[0]
-    c = np.histogram(r[ok], bins=edges)[0]
-    return np.where(c > 0, s / np.maximum(c, 1), np.nan)
-
-
-def velocity_pdf(cat: HaloCatalog, edges: np.ndarray) -> np.ndarray:
-    """PDF of the velocity components [1/(km/s)] in the bins ``edges`` [km/s]."""
-    return np.histogram(cat.velocities.ravel(), bins=edges, density=True)[0]
-
-
-def statistic_vectors(cats: Sequence[HaloCatalog], bins: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """(n_catalogs, n_bins) arrays of each statistic."""
-    fns = {"mass_function": mass_function, "xi": correlation_function, "velocity_pdf": velocity_pdf,
-           "pairwise_velocity": pairwise_velocity}
-    return {k: np.array([fn(c, bins[k]) for c in cats]) for k, fn in fns.items()}
-
-
-def default_bins(cats: Sequence[HaloCatalog]) -> dict[str, np.ndarray]:
-    box = cats[0].box_size
-    logm = np.concatenate([c.log10_mass for c in cats])
-    v = np.concatenate([c.velocities.ravel() for c in cats])
-    vmax = np.quantile(np.abs(v), 0.995)
-    rmax = min(box / 4, 60.0)
-    return {"mass_function": np.quantile(logm, np.linspace(0.0, 0.95, 10)),
-            "xi": np.geomspace(2.0, rmax, 11), "velocity_pdf": np.linspace(-vmax, vmax, 21),
-            "pairwise_velocity": np.geomspace(2.0, rmax, 11)}
-
-
-def residuals(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-bin (mean_a - mean_b) / sqrt(var_a / n_a + var_b / n_b); NaN where undefined."""
-    ma, mb = np.nanmean(a, 0), np.nanmean(b, 0)
-    va, vb = np.nanvar(a, 0, ddof=1) / len(a), np.nanvar(b, 0, ddof=1) / len(b)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (ma - mb) / np.sqrt(va + vb)
+# ------------------------------------------------------------------------------------ residuals
+#: Statistics of the model card (names of :mod:`lssviewer.stats`).
+CARD_STATISTICS = ("hmf", "xi", "vpdf", "pairwise")
 
 
 def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_samples: int = 16,
-                         seed: int = 0) -> dict[str, Any]:
-    """Residuals in sigma of samples vs fresh simulations, per cosmology and statistic."""
+                         seed: int = 0, statistics: Sequence[str] = CARD_STATISTICS) -> dict[str, Any]:
+    """Residuals in sigma of samples vs fresh simulations, per cosmology and statistic.
+
+    At each cosmology of ``fresh``, ``n_samples`` model samples are compared with the simulations by
+    :func:`lssviewer.stats.compare` (mode "mean": (mean_samples - mean_sims) /
+    sqrt(var_samples / n_samples + var_sims / n_sims) per bin), on bins shared by both sets.
+    """
+    from lssviewer import stats
+
     groups: dict[tuple[float, float], list[HaloCatalog]] = defaultdict(list)
     for c in fresh:
         cut = c.top_n(model.n_halos) if c.n_halos > model.n_halos else c
         groups[(round(c.omega_m, 6), round(c.sigma_8, 6))].append(cut)
-    bins = default_bins(fresh)
-    out: dict[str, Any] = {"n_cosmologies": len(groups), "per_cosmology": []}
+    out: dict[str, Any] = {"n_cosmologies": len(groups), "statistics": list(statistics), "per_cosmology": []}
     all_res: dict[str, list[np.ndarray]] = defaultdict(list)
     for k, (theta, sims) in enumerate(sorted(groups.items())):
         samples = model.sample(*theta, n=n_samples, seed=seed + k, allow_extrapolation=True)
-        s_sim, s_mod = statistic_vectors(sims, bins), statistic_vectors(samples, bins)
         entry: dict[str, Any] = {"omega_m": theta[0], "sigma_8": theta[1], "n_sims": len(sims),
                                  "n_samples": n_samples}
-        for name in s_sim:
-            res = residuals(s_mod[name], s_sim[name])
-            all_res[name].append(res)
-            entry[name] = [None if not np.isfinite(x) else round(float(x), 2) for x in res]
+        for name in statistics:
+            res = stats.compute_sets(name, {"samples": samples, "sims": sims})
+            cmp = stats.compare(res["samples"], res["sims"])
+            r = np.concatenate([np.asarray(v, float) for v in cmp.residual.values()])
+            all_res[name].append(r)
+            entry[name] = {"chi2": round(float(cmp.chi2), 1), "dof": int(cmp.dof),
+                           "residuals": [None if not np.isfinite(x) else round(float(x), 2) for x in r]}
         out["per_cosmology"].append(entry)
     summary = {}
     for name, lst in all_res.items():
         r = np.abs(np.concatenate(lst))
         r = r[np.isfinite(r)]
         summary[name] = {"bins": int(r.size), "within_2sigma": round(float(np.mean(r <= 2)), 3),
-                         "within_3sigma": round(float(np.mean(r <= 3)), 3), "max_abs_sigma": round(float(r.max()), 2)}
+                         "within_3sigma": round(float(np.mean(r <= 3)), 3),
+                         "max_abs_sigma": round(float(r.max()), 2) if r.size else None}
     out["summary"] = summary
-    out["bins"] = {k: v.tolist() for k, v in bins.items()}
     return out
 
 
