@@ -178,9 +178,16 @@ def augment(raw: torch.Tensor, generator: torch.Generator | None = None,
     return out
 
 
-def fourier_features(u: torch.Tensor, n_frequencies: int) -> torch.Tensor:
-    """Periodic embedding of box fractions u (..., 3): sin and cos of 2 pi k u for k = 1..K -> (..., 6K)."""
-    k = torch.arange(1, n_frequencies + 1, dtype=u.dtype, device=u.device)
+def fourier_features(u: torch.Tensor, n_frequencies: int, geometric: bool = False) -> torch.Tensor:
+    """Periodic embedding of box fractions u (..., 3): sin and cos of 2 pi k u -> (..., 6K).
+
+    k = 1..K (linear), or k = 1, 2, 4, ..., 2^(K-1) (``geometric``: wavelengths down to L / 2^(K-1),
+    so the embedding resolves the scales of halo clustering, a few Mpc/h, and not only the box).
+    """
+    if geometric:
+        k = 2.0 ** torch.arange(n_frequencies, dtype=u.dtype, device=u.device)
+    else:
+        k = torch.arange(1, n_frequencies + 1, dtype=u.dtype, device=u.device)
     ang = 2.0 * math.pi * u[..., :, None] * k  # (..., 3, K)
     return torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1).flatten(-2)
 

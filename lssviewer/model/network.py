@@ -37,6 +37,8 @@ class NetworkConfig:
     fourier_features: int = 3  # frequencies k = 1..K of the periodic position embedding (0: off)
     cond_dim: int = 128  # width of the conditioning embedding
     induced_points: int = 0  # > 0: induced-point attention with this many inducing points
+    fourier_geometric: int = 0  # 1: Fourier frequencies 1, 2, 4, ... (small scales) instead of 1, 2, 3, ...
+    distance_bias: int = 0  # 1: attention bias -w_h(t) d_ij^2 from periodic (minimum-image) separations
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -58,6 +60,13 @@ def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.T
     return torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1)
 
 
+def periodic_sq_distances(u: torch.Tensor) -> torch.Tensor:
+    """Squared minimum-image separations (B, N, N) of box fractions u (B, N, 3) in a unit periodic box."""
+    du = u[:, :, None, :] - u[:, None, :, :]
+    du = du - torch.round(du)
+    return (du * du).sum(-1)
+
+
 class Attention(nn.Module):
     """Multi-head attention of queries x (B, Nq, d) over context c (B, Nk, d)."""
 
@@ -70,12 +79,12 @@ class Attention(nn.Module):
         self.kv = nn.Linear(d, 2 * d)
         self.out = nn.Linear(d, d)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         b, nq, d = x.shape
         h = self.heads
         q = self.q(x).view(b, nq, h, d // h).transpose(1, 2)
         k, v = self.kv(c).view(b, c.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.out(y.transpose(1, 2).reshape(b, nq, d))
 
 
@@ -86,7 +95,8 @@ def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torc
 class Block(nn.Module):
     """Pre-norm transformer block with adaLN-zero conditioning (and optional inducing points)."""
 
-    def __init__(self, d: int, heads: int, mlp_ratio: int, cond_dim: int, induced_points: int):
+    def __init__(self, d: int, heads: int, mlp_ratio: int, cond_dim: int, induced_points: int,
+                 distance_bias: int = 0):
         super().__init__()
         self.norm1 = nn.LayerNorm(d, elementwise_affine=False)
         self.norm2 = nn.LayerNorm(d, elementwise_affine=False)
@@ -95,17 +105,28 @@ class Block(nn.Module):
         self.ada = nn.Linear(cond_dim, 6 * d)
         nn.init.zeros_(self.ada.weight)
         nn.init.zeros_(self.ada.bias)
+        self.distance_scale = None
+        if distance_bias:
+            self.distance_scale = nn.Linear(cond_dim, heads)
+            nn.init.zeros_(self.distance_scale.weight)
+            nn.init.zeros_(self.distance_scale.bias)
         self.induced = None
         if induced_points > 0:
             self.induced = nn.Parameter(torch.randn(induced_points, d) / math.sqrt(d))
             self.attn_in = Attention(d, heads)
             self.norm_i = nn.LayerNorm(d)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, d2: torch.Tensor | None = None) -> torch.Tensor:
         s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)
         h = _modulate(self.norm1(x), s1, sc1)
         if self.induced is None:
-            a = self.attn(h, h)
+            bias = None
+            if d2 is not None and self.distance_scale is not None:
+                # per-head Gaussian kernel in periodic separation: bias = -exp(s_h(t, theta)) d_ij^2;
+                # s starts at 0 (w = 1: negligible for d^2 << 1) and learns the scale per noise level
+                w = torch.exp(self.distance_scale(c).clamp(max=14.0))  # (B, heads)
+                bias = -(w[:, :, None, None] * d2[:, None]).to(h.dtype)
+            a = self.attn(h, h, bias)
         else:  # ISAB: inducing points summarise the set, then the set attends to the summary
             ind = self.induced[None].expand(x.shape[0], -1, -1)
             summary = self.norm_i(ind + self.attn_in(ind, h))
@@ -134,7 +155,8 @@ class ScoreNetwork(nn.Module):
         self.cond = nn.Sequential(nn.Linear(2 * 32 + 2, config.cond_dim), nn.SiLU(),
                                   nn.Linear(config.cond_dim, config.cond_dim), nn.SiLU())
         self.blocks = nn.ModuleList(
-            Block(d, config.n_heads, config.mlp_ratio, config.cond_dim, config.induced_points)
+            Block(d, config.n_heads, config.mlp_ratio, config.cond_dim, config.induced_points,
+                  config.distance_bias)
             for _ in range(config.n_layers)
         )
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False)
@@ -154,15 +176,18 @@ class ScoreNetwork(nn.Module):
     def forward(self, z: torch.Tensor, gamma: torch.Tensor, theta: torch.Tensor,
                 gamma_range: tuple[float, float]) -> torch.Tensor:
         inputs = [z]
-        if self.config.fourier_features:
-            # current estimate of the box fraction, z / alpha (de-shrunk), then its periodic embedding
-            alpha = torch.sqrt(torch.sigmoid(-gamma))[:, None, None]
-            u = 0.5 + UNIFORM_STD * z[..., POS] / alpha
-            inputs.append(fourier_features(u, self.config.fourier_features))
+        # current estimate of the box fraction, z / alpha (de-shrunk)
+        alpha = torch.sqrt(torch.sigmoid(-gamma))[:, None, None]
+        u = 0.5 + UNIFORM_STD * z[..., POS] / alpha
+        if self.config.fourier_features:  # its periodic embedding
+            inputs.append(fourier_features(u, self.config.fourier_features, bool(self.config.fourier_geometric)))
+        d2 = None
+        if self.config.distance_bias:
+            d2 = periodic_sq_distances(u)
         h = self.embed(torch.cat(inputs, dim=-1))
         c = self.conditioning(gamma, theta, gamma_range)
         for block in self.blocks:
-            h = block(h, c)
+            h = block(h, c, d2)
         shift, scale = self.ada_out(c).chunk(2, dim=-1)
         return self.out(_modulate(self.norm_out(h), shift, scale))
 
