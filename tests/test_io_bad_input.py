@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 from conftest import make_catalog
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lssviewer import io
@@ -150,9 +150,11 @@ def test_unwritable_extension_is_refused(tmp_path):
         io.save(make_catalog(), tmp_path / "out.list", fmt="rockstar")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=st.binary(min_size=1, max_size=600),
        ext=st.sampled_from([".h5", ".csv", ".npz", ".npy", ".list", ".dat"]))
+@example(content=b"PK\x03\x04", ext=".npy")  # once crashed: np.load took it for a zip archive
+@example(content=b"\x93NUMPY\x01\x00v\x00{'descr': '<f8'", ext=".npy")
 def test_readers_never_crash_on_arbitrary_bytes(tmp_path, content, ext):
     """Any bytes under any extension: either a valid catalog or a LssviewerError, nothing else."""
     path = tmp_path / f"fuzz{ext}"

@@ -69,7 +69,9 @@ def read(path: Path, box_size: float | None = None, redshift: float | None = Non
          **_: object) -> list[HaloCatalog]:
     path = Path(path)
     try:
-        arr = np.load(path, allow_pickle=False, mmap_mode=None)
+        # read_array, not np.load: np.load would open a file starting with "PK" as an .npz archive
+        with open(path, "rb") as fh:
+            arr = np.lib.format.read_array(fh, allow_pickle=False)
     except ValueError as exc:
         raise FormatError(f"not a numeric .npy array ({' '.join(str(exc).split())[:100]})", path) from None
     except (OSError, EOFError) as exc:

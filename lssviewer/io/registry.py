@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,7 @@ def _guard(path: Path, call: Callable[[], Any]) -> Any:
     except UnicodeDecodeError as exc:
         raise FormatError(f"not valid UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start+1]!r})",
                           path) from None
-    except (ValueError, TypeError, KeyError, IndexError, EOFError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, EOFError, zipfile.BadZipFile) as exc:
         text = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise FormatError(f"unreadable content ({text})", path) from None
     except PermissionError:
