@@ -111,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--model", help="model directory (default: the built-in model)")
     ap.add_argument("--heldout", help="suite of held-out boxes for coverage")
     ap.add_argument("--heldout-indices", help="'val' to take model.json's validation indices of --heldout")
+    ap.add_argument("--max-heldout", type=int, help="use at most this many held-out boxes (the first ones)")
     ap.add_argument("--fresh", help="fresh simulations (>= 16 per cosmology) for the residuals")
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--points", type=int, default=30)
@@ -126,7 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     if args.heldout:
         idx = model.meta["data"]["val_indices"] if args.heldout_indices == "val" else None
+        if args.max_heldout is not None:
+            idx = (idx if idx is not None else list(range(hdf5.count(args.heldout))))[: args.max_heldout]
         card["coverage"] = coverage(model, hdf5.read(args.heldout, idx), args.points, args.n_noise)
+        card["coverage"]["heldout_file"] = str(args.heldout)
     if args.fresh:
         card["residuals"] = sample_vs_simulation(model, hdf5.read(args.fresh), args.samples)
     card["validation_seconds"] = round(time.perf_counter() - t0, 1)
