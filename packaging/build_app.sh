@@ -36,6 +36,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+case "$PY" in /*) ;; *) PY="$REPO/$PY" ;; esac  # some steps run in subdirectories
+
 say() { echo "build_app: $*"; }
 die() { echo "build_app: error: $*" >&2; exit 1; }
 
