@@ -20,6 +20,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from lssviewer.sim._sort import counting_sort
+
 
 @nb.njit(cache=True)
 def _find(parent, i):  # pragma: no cover - compiled
@@ -39,18 +41,7 @@ def _fof_cells(pos, box, link, ncell):  # pragma: no cover - compiled
         cy = int(pos[i, 1] * inv) % ncell
         cz = int(pos[i, 2] * inv) % ncell
         cell[i] = (cx * ncell + cy) * ncell + cz
-    ncells = ncell * ncell * ncell
-    start = np.zeros(ncells + 1, np.int64)
-    for i in range(n):
-        start[cell[i] + 1] += 1
-    for c in range(ncells):
-        start[c + 1] += start[c]
-    fill = start[:-1].copy()
-    order = np.empty(n, np.int64)
-    for i in range(n):
-        c = cell[i]
-        order[fill[c]] = i
-        fill[c] += 1
+    order, start = counting_sort(cell, ncell * ncell * ncell)
     # sorted copy of the positions for locality
     sp = np.empty((n, 3))
     for idx in range(n):

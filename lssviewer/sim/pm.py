@@ -30,6 +30,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from lssviewer.sim._sort import counting_sort
 from lssviewer.sim.config import FORCE_GRADIENTS
 from lssviewer.sim.growth import Growth
 
@@ -42,24 +43,6 @@ def _slab_ids(pos, inv_cell, mesh, nslab, out):  # pragma: no cover - compiled
     for i in nb.prange(pos.shape[0]):
         ix = int(math.floor(pos[i, 0] * inv_cell)) % mesh
         out[i] = ix * nslab // mesh
-
-
-@nb.njit(cache=True)
-def _counting_sort(ids, nslab):  # pragma: no cover - compiled
-    """Stable order of the particles by slab and the start of each slab in that order."""
-    n = ids.shape[0]
-    start = np.zeros(nslab + 1, np.int64)
-    for i in range(n):
-        start[ids[i] + 1] += 1
-    for s in range(nslab):
-        start[s + 1] += start[s]
-    fill = start[:-1].copy()
-    order = np.empty(n, np.int32)
-    for i in range(n):
-        s = ids[i]
-        order[fill[s]] = i
-        fill[s] += 1
-    return order, start
 
 
 @nb.njit(parallel=True, cache=True)
@@ -279,7 +262,7 @@ class NumbaPM:
         out = np.zeros((self.mesh,) * 3, np.float32)
         ids = np.empty(len(pos), np.int32)
         _slab_ids(pos, self.inv_cell, self.mesh, self.nslab, ids)
-        order, start = _counting_sort(ids, self.nslab)
+        order, start = counting_sort(ids, self.nslab)
         _paint_cic(pos, self.inv_cell, out, order, start, self.nslab, weight)
         return out
 
