@@ -9,6 +9,8 @@ from _model_helpers import toy_suite
 
 from lssviewer.cli import main
 from lssviewer.io import hdf5
+from lssviewer.model import load_model
+from lssviewer.model.checkpoint import write_calibration
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +71,25 @@ def test_train_sample_scan(workdir, capsys):
     assert len(res["log_likelihood"]) == 3 and len(res["log_likelihood"][0]) == 3
     first = hdf5.read(workdir / "suite.h5", [0])[0]
     assert set(res["interval68"]) == {"omega_m", "sigma_8"} and res["truth"] == [first.omega_m, first.sigma_8]
+    assert res["temperature"] == 1.0  # an uncalibrated model
+
+    # a calibrated model: same ELBO values, intervals from log L / T (wider for T > 1)
+    scan = ["scan", str(workdir / "suite.h5"), "--index", "1", "--param", "sigma_8", "--points", "9",
+            "--n-noise", "4", "--model", str(run), "--json"]
+    assert main(scan) == 0
+    raw = json.loads(capsys.readouterr().out)
+    write_calibration(run, {"temperature": 40.0, "n_boxes": 0})
+    assert load_model(run).temperature == 40.0
+    assert main(scan) == 0
+    cal = json.loads(capsys.readouterr().out)
+    assert cal["log_likelihood"] == raw["log_likelihood"] and cal["temperature"] == 40.0
+    assert cal["interval68"][1] - cal["interval68"][0] >= raw["interval68"][1] - raw["interval68"][0]
+    assert main([*scan, "--uncalibrated"]) == 0
+    assert json.loads(capsys.readouterr().out)["interval68"] == raw["interval68"]
+    write_calibration(run, {"temperature": -1.0})
+    assert main(scan) == 2
+    assert "calibration temperature" in capsys.readouterr().err
+    write_calibration(run, {"temperature": 1.0})
 
 
 def test_cli_errors_are_one_line(workdir, capsys, tmp_path):

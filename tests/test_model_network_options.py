@@ -57,3 +57,23 @@ def test_distance_bias_is_permutation_equivariant_and_periodic():
     torch.testing.assert_close(periodic_sq_distances(shifted)[0], d2, rtol=1e-4, atol=1e-5)
     # minimum image: no separation exceeds half the box diagonal, sqrt(3)/2
     assert d2.max() <= 0.75 + 1e-6
+
+
+def test_theta_embedding_bandwidth():
+    """theta_max_period bounds how fast the theta features can oscillate: at most 0.5 * period rad per
+    unit of the prior (so a network built on them cannot single out neighbouring training cosmologies
+    through the embedding); checkpoints written before the option keep the old embedding (100)."""
+    from lssviewer.model.network import sinusoidal
+
+    assert NetworkConfig.from_dict({"d_model": 32}).theta_max_period == 100
+    x = torch.linspace(0.0, 1.0, 20001, dtype=torch.float64)
+    for period in (6, 100):
+        f = sinusoidal(x, 16, float(period))
+        slope = (f[1:] - f[:-1]).abs().max().item() / (x[1] - x[0]).item()
+        assert abs(slope - 0.5 * period) < 1e-3 * period  # the highest angular frequency, reached by sin/cos
+    net = ScoreNetwork(NetworkConfig(d_model=32, n_layers=1, n_heads=4, cond_dim=32, theta_max_period=6))
+    g = torch.zeros(3)
+    th = torch.tensor([[0.2, 0.5], [0.2, 0.5], [0.9, 0.1]])
+    c = net.conditioning(g, th, (-10.0, 8.0))
+    torch.testing.assert_close(c[0], c[1])
+    assert not torch.allclose(c[0], c[2])

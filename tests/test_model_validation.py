@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lssviewer.catalog import HaloCatalog
 from lssviewer.cosmology import DEFAULT_PRIOR, Cosmology
+from lssviewer.errors import ParameterError
 from lssviewer.model.likelihood import ScanPoint
 from lssviewer.model.validation import coverage, sample_vs_simulation
 
@@ -37,15 +39,25 @@ def test_residuals_accept_the_right_model_and_reject_a_biased_one():
     rng = np.random.default_rng(0)
     fresh = _poisson_cats(rng, 12, 0.3, 0.8) + _poisson_cats(rng, 12, 0.2, 0.9)
     good = sample_vs_simulation(PoissonSampler(), fresh, n_samples=12)
-    assert good["n_cosmologies"] == 2 and set(good["summary"]) == {"hmf", "xi", "vpdf", "pairwise"}
-    for name, summ in good["summary"].items():
+    assert good["n_cosmologies"] == 2
+    assert set(good["summary"]) == {"hmf", "xi", "vpdf", "pairwise", "median_log10_mass", "sigma_v_kms"}
+    for name in ("hmf", "xi", "vpdf", "pairwise"):
+        summ = good["summary"][name]
         # same distribution: residuals are ~ t-distributed with 22 dof; >= 85 % within 2 sigma
         # (expected ~94 %; bins are correlated, so the fraction fluctuates more than binomially)
         assert summ["within_2sigma"] >= 0.85, (name, summ)
         assert summ["within_3sigma"] >= 0.95, (name, summ)
+    # per-catalog spreads: the same law in samples and sims; the sd of a 12-box sd is ~21 %, so a ratio
+    # in [0.5, 2] and a shift of the mean below 2 sims' sd (mean of 12 has sd 0.29 sim sd) are generous
+    for key in ("median_log10_mass", "sigma_v_kms"):
+        assert 0.5 < good["summary"][key]["median_sd_ratio_samples_to_sims"] < 2.0, good["summary"][key]
+        assert good["summary"][key]["median_abs_shift_in_sim_sd"] < 2.0, good["summary"][key]
     biased = sample_vs_simulation(PoissonSampler(mass_shift=0.15), fresh, n_samples=12)
     # masses 0.15 dex too high: the cumulative mass function is off by many sigma
     assert biased["summary"]["hmf"]["max_abs_sigma"] > 5
+    # the median log M of 300 halos (exponential with scale 0.3 dex) has sd ~0.3 * 1.0 / sqrt(300) ~ 0.017:
+    # a 0.15 dex shift is ~9 of them
+    assert biased["summary"]["median_log10_mass"]["median_abs_shift_in_sim_sd"] > 5
 
 
 class GaussianLikelihoodModel:
@@ -54,14 +66,17 @@ class GaussianLikelihoodModel:
     prior = DEFAULT_PRIOR
     n_halos = 5
 
-    def __init__(self, sigma, rng):
-        self.sigma, self.rng = sigma, rng
+    def __init__(self, sigma, rng, width=None, temperature=1.0):
+        """Estimates scatter by ``sigma`` around the truth; the likelihood has width ``width`` (default
+        ``sigma``: calibrated; smaller: over-confident by (sigma / width)^2 in log L)."""
+        self.sigma, self.rng, self.temperature = sigma, rng, temperature
+        self.width = sigma if width is None else width
 
     def scan(self, catalog, grid, n_noise=8, seed=0, cancel=None):
         truth = np.array([catalog.omega_m, catalog.sigma_8])
         est = truth + self.sigma * self.rng.normal(size=2)
         for k, th in enumerate(np.asarray(grid)):
-            ll = -0.5 * np.sum(((th - est) / self.sigma) ** 2)
+            ll = -0.5 * np.sum(((th - est) / self.width) ** 2)
             yield ScanPoint(k, tuple(th), float(ll), 0.0)
 
 
@@ -70,8 +85,52 @@ def test_coverage_of_a_calibrated_likelihood_is_68_percent():
     cats = [_cat(rng.uniform(0, 100, (5, 3)), np.zeros((5, 3)), om=rng.uniform(0.2, 0.4), s8=rng.uniform(0.7, 0.9))
             for _ in range(300)]
     res = coverage(GaussianLikelihoodModel(np.array([0.03, 0.02]), rng), cats, points=41)
+    assert set(res) >= {"raw"} and "calibrated" not in res  # temperature 1: nothing to calibrate
+    res = res["raw"]
     for p, width in (("omega_m", 0.06), ("sigma_8", 0.04)):
         # binomial sd of a 68 % fraction over 300 boxes is 2.7 %: 3.5 sd bounds
         assert abs(res[p]["coverage68"] - 0.6827) < 0.095, res
         assert abs(res[p]["coverage95"] - 0.95) < 0.045, res
         assert abs(res[p]["median_width68"] - width) < 0.1 * width
+
+
+def _boxes(rng, n):
+    return [_cat(rng.uniform(0, 100, (5, 3)), np.zeros((5, 3)), om=rng.uniform(0.2, 0.4), s8=rng.uniform(0.7, 0.9))
+            for _ in range(n)]
+
+
+def test_temperature_calibrates_an_over_confident_likelihood_on_other_boxes():
+    """Likelihood half as wide as the scatter of its estimates: log L is 4x too sharp, so the raw 68 %
+    interval (|z| < 0.5) covers P(|N(0,1)| < 0.5) = 38 %; T fitted on 150 boxes should be ~4 and restore
+    68 % on 300 other boxes."""
+    from lssviewer.model.validation import calibration
+
+    rng = np.random.default_rng(7)
+    sig = np.array([0.03, 0.02])
+    cal = calibration(GaussianLikelihoodModel(sig, rng, width=sig / 2), _boxes(rng, 150), points=61)
+    # the 68th percentile of 300 chi2_1 deficits has a relative sd of ~9 %; 3 sd
+    assert abs(cal["temperature"] - 4.0) < 4.0 * 0.27, cal
+    assert cal["n_profiles"] == 300
+    model = GaussianLikelihoodModel(sig, rng, width=sig / 2, temperature=cal["temperature"])
+    res = coverage(model, _boxes(rng, 300), points=61)
+    for p in ("omega_m", "sigma_8"):
+        assert abs(res["raw"][p]["coverage68"] - 0.383) < 0.085, res  # 3 binomial sd (2.8 %)
+        assert abs(res["calibrated"][p]["coverage68"] - 0.6827) < 0.1, res  # 3 sd incl. the error of T
+        assert abs(res["calibrated"][p]["coverage95"] - 0.95) < 0.05, res
+        # calibrated width: 2 * sqrt(T) * width ~ 2 * sigma
+        assert abs(res["calibrated"][p]["median_width68"] / (2 * sig[("omega_m", "sigma_8").index(p)]) - 1) < 0.2
+
+
+def test_truth_deficit_and_temperature_formula():
+    from lssviewer.model.likelihood import calibrate_temperature, truth_deficit
+
+    grid = np.linspace(0.6, 1.0, 41)
+    ll = -0.5 * ((grid - 0.8) / 0.02) ** 2
+    assert truth_deficit(grid, ll, 0.8) == pytest.approx(0.0, abs=1e-9)
+    assert truth_deficit(grid, ll, 0.84) == pytest.approx(2.0, rel=1e-3)  # (2 sigma)^2 / 2
+    with pytest.raises(ParameterError):
+        truth_deficit(grid, ll, 1.2)
+    d = np.full(20, 2.0)
+    assert calibrate_temperature(d) == pytest.approx(4.0, rel=1e-3)  # 2.0 / (chi2_ppf(0.6827, 1) / 2 = 0.49995)
+    with pytest.raises(ParameterError):
+        calibrate_temperature(d[:5])

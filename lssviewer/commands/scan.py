@@ -20,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cuda, mps or cpu (default: automatic)")
     p.add_argument("--most-massive", action="store_true",
                    help="cut the catalog to the model's number of halos (its most massive ones)")
+    p.add_argument("--uncalibrated", action="store_true",
+                   help="intervals from the raw ELBO, ignoring the model's likelihood calibration (temperature)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -70,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"\r{k}/{len(grid)} grid points", end="", file=sys.stderr, flush=True)
     if show:
         print(file=sys.stderr)
+    # a calibrated model's intervals come from log L / T; the printed log L stays the raw ELBO
+    temperature = 1.0 if args.uncalibrated else model.temperature
     if args.param == "both":
         ll2, err2 = ll.reshape(len(om), len(s8)), err.reshape(len(om), len(s8))
-        summ = summarize_grid_2d(om, s8, ll2)
+        summ = summarize_grid_2d(om, s8, ll2 / temperature)
         result = {"param": "both", "grid": {"omega_m": om.tolist(), "sigma_8": s8.tolist()},
                   "log_likelihood": ll2.tolist(), "stderr": err2.tolist(), "map": summ["map"],
                   "interval68": {p: summ[p]["interval68"] for p in ("omega_m", "sigma_8")},
@@ -80,13 +84,14 @@ def run(args: argparse.Namespace) -> int:
                   "levels": summ["levels"], "truth": truth}
     else:
         i = 0 if args.param == "omega_m" else 1
-        summ = summarize_profile(grid[:, i], ll)
+        summ = summarize_profile(grid[:, i], ll / temperature)
         result = {"param": args.param, "grid": grid[:, i].tolist(), "log_likelihood": ll.tolist(),
                   "stderr": err.tolist(), "map": summ["map"], "interval68": summ["interval68"],
                   "interval95": summ["interval95"], "truth": None if truth is None else truth[i],
                   "fixed": {("sigma_8" if i == 0 else "omega_m"): float(grid[0, 1 - i])},
                   "posterior_mean": summ["posterior_mean"], "posterior_std": summ["posterior_std"]}
-    result.update(n_noise=args.n_noise, seed=args.seed, model=str(model.path), n_halos=model.n_halos)
+    result.update(n_noise=args.n_noise, seed=args.seed, model=str(model.path), n_halos=model.n_halos,
+                  temperature=temperature)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -104,4 +109,6 @@ def run(args: argparse.Namespace) -> int:
         c, d = result["interval95"]
         print(f"MAP {args.param}={result['map']:.4f}  68% [{a:.4f}, {b:.4f}]  95% [{c:.4f}, {d:.4f}]  "
               f"truth {result['truth']}")
+    if temperature != 1.0:
+        print(f"(intervals from log L / {temperature:.3g}: the model's likelihood calibration; --uncalibrated for raw)")
     return 0

@@ -419,6 +419,9 @@ class InferenceWorker(QtCore.QObject):
         meta = p["meta"]
         axis = meta.get("axis")
         logl = np.array([d["log_likelihood"] for d in points])
+        # a calibrated model's summaries use log L / T (the points keep the raw ELBO)
+        temperature = float(getattr(model, "temperature", 1.0))
+        logl = logl / temperature
         try:
             if axis is not None and len(points) == len(p["grid"]):
                 summary = self._summarize(np.array([d["theta"][axis] for d in points]), logl)
@@ -428,6 +431,8 @@ class InferenceWorker(QtCore.QObject):
                 summary = _default_summarize_2d(om, s8, logl.reshape(len(s8), len(om)).T)
         except Exception as exc:  # noqa: BLE001 - the points are still worth showing
             summary = {"error": error_message(exc)}
+        if isinstance(summary, dict) and "error" not in summary:
+            summary["temperature"] = temperature
         return {"points": points, "summary": summary, "meta": p["meta"]}
 
     def _run_stats(self, req: Request) -> dict:

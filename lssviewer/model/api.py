@@ -83,6 +83,9 @@ class DiffusionModel:
         prior: the prior box of (Omega_m, sigma_8) it was trained on.
         n_halos: halos per catalog; box_size [Mpc/h]; redshift.
         device: torch device string; card: model card dict; default_steps: sampler steps when None.
+        temperature: likelihood calibration T (model.json ``calibration``; 1 when absent): posterior
+            summaries use log L / T, i.e. intervals where log L >= max - T * chi2_ppf(p, dof) / 2
+            (:func:`lssviewer.model.likelihood.calibrate_temperature`).
         fixed_cosmology: omega_b, h, n_s of the training suite; transform: feature standardisation.
     """
 
@@ -98,7 +101,10 @@ class DiffusionModel:
             sampler_meta = meta.get("sampler", {})
             self.default_steps = int(sampler_meta.get("default_steps", 25))
             self.sampler = str(sampler_meta.get("method", "dpm2"))
-        except (KeyError, TypeError, ValueError) as exc:
+            self.temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
+            if not (np.isfinite(self.temperature) and self.temperature > 0):
+                raise ValueError(f"calibration temperature {self.temperature}")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FormatError(f"model.json lacks or garbles {exc}", path) from None
         self.meta = meta
         self.path = None if path is None else Path(path)

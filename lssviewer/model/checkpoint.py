@@ -135,6 +135,14 @@ def write_card(directory: str | os.PathLike[str], card: Mapping[str, Any]) -> No
     _write_json(dict(card), Path(directory) / CARD_JSON)
 
 
+def write_calibration(directory: str | os.PathLike[str], calibration: Mapping[str, Any]) -> None:
+    """Store the likelihood calibration (``{"temperature": T, ...}``) in a model directory's model.json."""
+    path = Path(directory) / MODEL_JSON
+    meta = _read_json(path, MODEL_FORMAT)
+    meta["calibration"] = dict(calibration)
+    _write_json(meta, path)
+
+
 def save_train_state(directory: str | os.PathLike[str], tensors: Mapping[str, torch.Tensor],
                      meta: Mapping[str, Any]) -> None:
     """Write train_state.safetensors and train_state.json."""

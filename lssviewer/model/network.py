@@ -39,6 +39,11 @@ class NetworkConfig:
     induced_points: int = 0  # > 0: induced-point attention with this many inducing points
     fourier_geometric: int = 0  # 1: Fourier frequencies 1, 2, 4, ... (small scales) instead of 1, 2, 3, ...
     distance_bias: int = 0  # 1: attention bias -w_h(t) d_ij^2 from periodic (minimum-image) separations
+    # sinusoidal features of theta (in [0, 1] across the prior) reach 0.5 * theta_max_period rad per unit.
+    # 100 (the first models): up to 50 rad, i.e. oscillations 0.05 wide in sigma_8, with which the network
+    # can single out each of the suite's cosmologies; its ELBO profiles come out jagged (wiggles of 5-15
+    # nats between neighbouring grid points) and their intervals far too narrow. 6: at most 3 rad, smooth.
+    theta_max_period: int = 100
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -169,7 +174,8 @@ class ScoreNetwork(nn.Module):
     def conditioning(self, gamma: torch.Tensor, theta: torch.Tensor,
                      gamma_range: tuple[float, float]) -> torch.Tensor:
         g = (gamma - gamma_range[0]) / (gamma_range[1] - gamma_range[0])
-        parts = [sinusoidal(g, 32), sinusoidal(theta[:, 0], 16, 100.0), sinusoidal(theta[:, 1], 16, 100.0),
+        period = float(self.config.theta_max_period)
+        parts = [sinusoidal(g, 32), sinusoidal(theta[:, 0], 16, period), sinusoidal(theta[:, 1], 16, period),
                  theta]
         return self.cond(torch.cat(parts, dim=-1))
 

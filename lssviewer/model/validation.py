@@ -7,11 +7,19 @@ statistics of samples against fresh simulations.
   training suite, ``model.json['data']['val_indices']``): for each box, 1-D ELBO profiles in Omega_m
   (sigma_8 at its truth) and in sigma_8 (Omega_m at its truth); the fraction of boxes whose 68 % /
   95 % interval contains the truth (target 68 % / 95 %) and the median interval widths.
+* **calibration** (``--calibrate N``): the likelihood temperature T
+  (:func:`lssviewer.model.likelihood.calibrate_temperature`) fitted on N further held-out boxes, disjoint
+  from the coverage boxes; the coverage is then reported raw and calibrated (log L / T), so the card shows
+  both how sharp the ELBO is on its own and whether the calibrated intervals hold on unseen boxes.
 * **residuals** (``--fresh``: >= 16 simulations at each of >= 5 cosmologies): at each cosmology,
   the same number of model samples; per bin of each statistic, (mean_samples - mean_sims) /
   sqrt(var_sims / n_sims + var_samples / n_samples), reported as the fraction of bins within 2 and
   3 sigma and the worst bin. Statistics from :mod:`lssviewer.stats` (the same code as the app's
   statistics panel): mass function, xi(r), velocity PDFs and mean radial pairwise velocity v12(r).
+  Also the box-to-box spread of two per-catalog numbers, the median log10 M (the mass scale) and the
+  3-D velocity dispersion sigma_v (set by the few large-scale velocity modes of the box, so in the
+  simulations it scatters ~3x more than independent halos would give): mean and standard deviation
+  over samples and over simulations, since a model that gets them wrong is over- or under-confident.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import numpy as np
 
 from lssviewer.catalog import HaloCatalog
 from lssviewer.model.api import DiffusionModel
-from lssviewer.model.likelihood import profile_1d, summarize_profile
+from lssviewer.model.likelihood import PARAMS, calibrate_temperature, profile_1d, summarize_profile, truth_deficit
 
 # ------------------------------------------------------------------------------------ residuals
 #: Statistics of the model card (names of :mod:`lssviewer.stats`).
@@ -61,6 +69,9 @@ def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_
             all_res[name].append(r)
             entry[name] = {"chi2": round(float(cmp.chi2), 1), "dof": int(cmp.dof),
                            "residuals": [None if not np.isfinite(x) else round(float(x), 2) for x in r]}
+        entry["scatter"] = {key: {"sims": _mean_sd([fn(c) for c in sims]),
+                                  "samples": _mean_sd([fn(c) for c in samples])}
+                            for key, fn in SCATTER_STATISTICS.items()}
         out["per_cosmology"].append(entry)
     summary = {}
     for name, lst in all_res.items():
@@ -69,42 +80,97 @@ def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_
         summary[name] = {"bins": int(r.size), "within_2sigma": round(float(np.mean(r <= 2)), 3),
                          "within_3sigma": round(float(np.mean(r <= 3)), 3),
                          "max_abs_sigma": round(float(r.max()), 2) if r.size else None}
+    for key in SCATTER_STATISTICS:
+        per = [e["scatter"][key] for e in out["per_cosmology"]]
+        summary[key] = {
+            "median_abs_shift_in_sim_sd": round(float(np.median(
+                [abs(p["samples"][0] - p["sims"][0]) / p["sims"][1] for p in per])), 2),
+            "median_sd_ratio_samples_to_sims": round(float(np.median(
+                [p["samples"][1] / p["sims"][1] for p in per])), 2)}
     out["summary"] = summary
     return out
 
 
+#: Per-catalog numbers whose box-to-box spread the card compares (samples vs simulations).
+SCATTER_STATISTICS = {
+    "median_log10_mass": lambda c: float(np.median(c.log10_mass)),
+    "sigma_v_kms": lambda c: float(np.std(c.velocities)),
+}
+
+
+def _mean_sd(values: Sequence[float]) -> list[float]:
+    v = np.asarray(values, dtype=np.float64)
+    return [round(float(v.mean()), 4), round(float(v.std(ddof=1)), 4)]
+
+
 # ------------------------------------------------------------------------------------ coverage
+def profiles(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int = 30, n_noise: int = 8,
+             seed: int = 0) -> list[dict[str, Any]]:
+    """1-D ELBO profiles of each box in Omega_m (sigma_8 at its truth) and in sigma_8 (Omega_m at its truth).
+
+    Returns one dict per box: ``{"truth": (om, s8), "omega_m": (grid, log L), "sigma_8": (grid, log L)}``.
+    """
+    out = []
+    for c in boxes:
+        cat = c.top_n(model.n_halos) if c.n_halos > model.n_halos else c
+        entry: dict[str, Any] = {"truth": (float(cat.omega_m), float(cat.sigma_8))}
+        for i, param in enumerate(PARAMS):
+            pts = list(profile_1d(model, cat, param, points=points, n_noise=n_noise, seed=seed))
+            entry[param] = (np.array([p.theta[i] for p in pts]), np.array([p.log_likelihood for p in pts]))
+        out.append(entry)
+    return out
+
+
+def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int = 30, n_noise: int = 8,
+                seed: int = 0) -> dict[str, Any]:
+    """Fit the likelihood temperature on ``boxes`` (both parameters' profiles pooled)."""
+    deficits = [truth_deficit(*prof[param], prof["truth"][i])
+                for prof in profiles(model, boxes, points, n_noise, seed) for i, param in enumerate(PARAMS)]
+    t = calibrate_temperature(deficits)
+    return {"temperature": round(t, 3), "n_boxes": len(boxes), "n_profiles": len(deficits), "points": points,
+            "n_noise": n_noise, "seed": seed,
+            "deficit_quantiles_nats": {f"{q:g}": round(float(np.quantile(deficits, q)), 2)
+                                       for q in (0.5, 0.68, 0.95)}}
+
+
 def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int = 30, n_noise: int = 8,
              seed: int = 0) -> dict[str, Any]:
-    """Fraction of held-out boxes whose 68 % / 95 % profile intervals contain the truth, per parameter."""
+    """Fraction of held-out boxes whose 68 % / 95 % profile intervals contain the truth, per parameter.
+
+    With a calibrated model (``model.temperature != 1``) both the raw ELBO intervals (``raw``) and the
+    calibrated ones (``calibrated``, log L / T) are reported, from the same profiles.
+    """
     out: dict[str, Any] = {"n_boxes": len(heldout), "points": points, "n_noise": n_noise}
-    for param in ("omega_m", "sigma_8"):
-        i = 0 if param == "omega_m" else 1
-        hits68, hits95, widths, maps = [], [], [], []
-        for c in heldout:
-            cat = c.top_n(model.n_halos) if c.n_halos > model.n_halos else c
-            pts = list(profile_1d(model, cat, param, points=points, n_noise=n_noise, seed=seed))
-            grid = np.array([p.theta[i] for p in pts])
-            s = summarize_profile(grid, [p.log_likelihood for p in pts])
-            truth = (cat.omega_m, cat.sigma_8)[i]
-            hits68.append(s["interval68"][0] <= truth <= s["interval68"][1])
-            hits95.append(s["interval95"][0] <= truth <= s["interval95"][1])
-            widths.append(s["interval68"][1] - s["interval68"][0])
-            maps.append(s["map"] - truth)
-        n = len(hits68)
-        f68 = float(np.mean(hits68))
-        out[param] = {"coverage68": round(f68, 3), "coverage68_binomial_sd": round(float(np.sqrt(0.68 * 0.32 / n)), 3),
-                      "coverage95": round(float(np.mean(hits95)), 3),
-                      "median_width68": round(float(np.median(widths)), 4),
-                      "median_abs_map_error": round(float(np.median(np.abs(maps))), 4),
-                      "mean_map_error": round(float(np.mean(maps)), 4)}
+    temperature = float(getattr(model, "temperature", 1.0))
+    profs = profiles(model, heldout, points, n_noise, seed)
+    variants = {"raw": 1.0} if temperature == 1.0 else {"raw": 1.0, "calibrated": temperature}
+    for tag, t in variants.items():
+        res: dict[str, Any] = {"temperature": t}
+        for i, param in enumerate(PARAMS):
+            hits68, hits95, widths, maps = [], [], [], []
+            for prof in profs:
+                grid, ll = prof[param]
+                summ = summarize_profile(grid, ll / t)
+                truth = prof["truth"][i]
+                hits68.append(summ["interval68"][0] <= truth <= summ["interval68"][1])
+                hits95.append(summ["interval95"][0] <= truth <= summ["interval95"][1])
+                widths.append(summ["interval68"][1] - summ["interval68"][0])
+                maps.append(summ["map"] - truth)
+            n = len(hits68)
+            res[param] = {"coverage68": round(float(np.mean(hits68)), 3),
+                          "coverage68_binomial_sd": round(float(np.sqrt(0.68 * 0.32 / n)), 3),
+                          "coverage95": round(float(np.mean(hits95)), 3),
+                          "median_width68": round(float(np.median(widths)), 4),
+                          "median_abs_map_error": round(float(np.median(np.abs(maps))), 4),
+                          "mean_map_error": round(float(np.mean(maps)), 4)}
+        out[tag] = res
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from lssviewer.io import hdf5
     from lssviewer.model import load_model
-    from lssviewer.model.checkpoint import write_card
+    from lssviewer.model.checkpoint import write_calibration, write_card
 
     ap = argparse.ArgumentParser(prog="python -m lssviewer.model.validation", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--heldout", help="suite of held-out boxes for coverage")
     ap.add_argument("--heldout-indices", help="'val' to take model.json's validation indices of --heldout")
     ap.add_argument("--max-heldout", type=int, help="use at most this many held-out boxes (the first ones)")
+    ap.add_argument("--calibrate", type=int, metavar="N",
+                    help="fit the likelihood temperature on N held-out boxes after the --max-heldout test boxes "
+                         "(disjoint from them) and store it in model.json (with --write-card)")
     ap.add_argument("--fresh", help="fresh simulations (>= 16 per cosmology) for the residuals")
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--points", type=int, default=30)
@@ -127,10 +196,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     if args.heldout:
         idx = model.meta["data"]["val_indices"] if args.heldout_indices == "val" else None
-        if args.max_heldout is not None:
-            idx = (idx if idx is not None else list(range(hdf5.count(args.heldout))))[: args.max_heldout]
-        card["coverage"] = coverage(model, hdf5.read(args.heldout, idx), args.points, args.n_noise)
+        idx = list(idx if idx is not None else range(hdf5.count(args.heldout)))
+        n_test = len(idx) if args.max_heldout is None else args.max_heldout
+        if args.calibrate:
+            cal_idx = idx[n_test:n_test + args.calibrate]
+            if len(cal_idx) < args.calibrate:
+                raise SystemExit(f"--calibrate {args.calibrate}: only {len(cal_idx)} held-out boxes left after the "
+                                 f"{n_test} test boxes")
+            cal = calibration(model, hdf5.read(args.heldout, cal_idx), args.points, args.n_noise, seed=1)
+            cal.update(heldout_file=str(args.heldout), indices=cal_idx)
+            model.temperature = cal["temperature"]
+            card["calibration"] = cal
+            if args.write_card and model.path is not None:
+                write_calibration(model.path, cal)
+        card["coverage"] = coverage(model, hdf5.read(args.heldout, idx[:n_test]), args.points, args.n_noise)
         card["coverage"]["heldout_file"] = str(args.heldout)
+        card["coverage"]["indices"] = idx[:n_test]
     if args.fresh:
         card["residuals"] = sample_vs_simulation(model, hdf5.read(args.fresh), args.samples)
     card["validation_seconds"] = round(time.perf_counter() - t0, 1)

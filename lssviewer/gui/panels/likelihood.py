@@ -254,6 +254,9 @@ class LikelihoodPanel(QtWidgets.QWidget):
                 iv = _interval((s.get(key) or {}).get("interval68"))
                 if iv:
                     text += f"; {name} 68 % [{iv[0]:.4g}, {iv[1]:.4g}]"
+        t = s.get("temperature")
+        if isinstance(t, (int, float)) and t != 1.0 and "error" not in s:
+            text += f" (intervals calibrated: log L / {t:.3g})"
         self.message.setText(text)
         self.draw()
 
