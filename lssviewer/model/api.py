@@ -147,10 +147,15 @@ class DiffusionModel:
         if abs(catalog.redshift - self.redshift) > 1e-6:
             raise CatalogError(f"catalog is at z = {catalog.redshift:g}, the model at z = {self.redshift:g}")
 
-    def _standardised(self, catalog: HaloCatalog) -> torch.Tensor:
+    def _standardised(self, catalog: HaloCatalog, theta_unit: np.ndarray | None = None) -> torch.Tensor:
+        """(N, 7), or (P, N, 7) for a model with theta-dependent standardisation at theta_unit (P, 2)."""
         self.check_catalog(catalog)
-        x = self.transform.standardise(catalog_to_raw(catalog))
-        worst = float(np.abs(x[:, 3:]).max())
+        raw = catalog_to_raw(catalog)
+        if self.transform.conditional:
+            x = self.transform.standardise(np.broadcast_to(raw, (len(theta_unit), *raw.shape)), theta_unit)
+        else:
+            x = self.transform.standardise(raw)
+        worst = float(np.abs(x[..., 3:]).max())
         if worst > 50:
             raise CatalogError(f"catalog velocities or masses lie {worst:.0f} standard deviations from the "
                                "training data (units? masses must be Msun/h, velocities km/s)")
@@ -162,8 +167,9 @@ class DiffusionModel:
     def cosmology(self, omega_m: float, sigma_8: float) -> Cosmology:
         return Cosmology(omega_m=float(omega_m), sigma_8=float(sigma_8), **self.fixed_cosmology)
 
-    def _physical(self, x: torch.Tensor) -> np.ndarray:
-        raw = self.transform.unstandardise(x.detach().to("cpu", torch.float64).numpy())
+    def _physical(self, x: torch.Tensor, theta_unit: torch.Tensor | None = None) -> np.ndarray:
+        th = None if theta_unit is None else theta_unit.detach().to("cpu", torch.float64).numpy()
+        raw = self.transform.unstandardise(x.detach().to("cpu", torch.float64).numpy(), th)
         return raw_to_physical(raw, self.box_size)
 
     # ------------------------------------------------------------------------------------- sampling
@@ -193,9 +199,9 @@ class DiffusionModel:
         callback = None
         if progress is not None:
             def callback(step: int, total: int, x_hat: torch.Tensor) -> None:
-                progress(step, total, self._physical(x_hat).astype(np.float32))
+                progress(step, total, self._physical(x_hat, theta).astype(np.float32))
         x = sample(self.vdm, theta, self.n_halos, steps, gen, method=method, callback=callback, cancel=cancel)
-        phys = self._physical(x)
+        phys = self._physical(x, theta)
         if not np.all(np.isfinite(phys)):
             raise LssviewerError("the sampler produced non-finite values (diverged model?)", self.path)
         cosmo = self.cosmology(omega_m, sigma_8)
@@ -229,10 +235,11 @@ class DiffusionModel:
             raise ParameterError(f"grid must have shape (P, 2) of (omega_m, sigma_8), got {grid.shape}")
         for om, s8 in grid:
             self.check_theta(om, s8, allow_extrapolation)
-        x = self._standardised(catalog)
+        theta_unit = theta_to_unit(grid, self.prior)
+        x = self._standardised(catalog, theta_unit)
         if batch_size is None:
             batch_size = 8 if self.device == "cpu" else 256
-        log_jac = self.transform.log_jacobian(self.n_halos)
+        log_jac = self.transform.log_jacobian(self.n_halos, theta_unit if self.transform.conditional else None)
 
         def generate() -> Iterator[ScanPoint]:
             for i, ll, err in elbo_scan(self.vdm, x, self._theta_unit(grid), n_noise=n_noise, seed=seed,

@@ -139,4 +139,5 @@ class BatchSource:
         """(x standardised (B, N, 7), theta in [0, 1]^2 (B, 2)) for a global batch of B boxes."""
         idx = torch.randint(0, len(self.raw), (batch,), generator=generator).to(self.device)
         raw = augment(self.raw[idx], generator, symmetries=self.symmetries, shifts=self.shifts)
-        return self.transform.standardise(raw), self.theta[idx]
+        theta = self.theta[idx]
+        return self.transform.standardise(raw, theta), theta

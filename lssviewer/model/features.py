@@ -14,6 +14,16 @@ so that standardisation commutes with the symmetries of the periodic cube:
 * velocities: mean 0 and one common std (rms over all three components of the training set);
 * log10 mass: training-set mean and std.
 
+With ``theta_degree = d > 0`` (*conditional standardisation*) the velocity std and the log-mass mean
+and std are instead smooth functions of the cosmology: polynomials of degree d in theta (mapped to
+[0, 1]^2 in the prior box), fitted by least squares to the per-box values of the training suite (the
+stds through their logarithms). The mass scale and the velocity dispersion at given theta are then
+exact, smooth and explicit, and the diffusion model learns only what is left: the shape of the
+distributions and the correlations between halos. These collective numbers are a handful of the
+7 N dimensions, so the diffusion loss barely rewards learning them, and a model without this
+conditioning drew samples whose whole mass function was shifted at random by ~0.3-0.4 dex
+(docs/model.md). The density transforms with the theta-dependent Jacobian :meth:`log_jacobian`.
+
 Periodic box (the choice made here, see docs/model.md): the diffusion acts on standardised
 coordinates (a Gaussian process on R^3 has no notion of a torus), the training data are augmented
 with the 48 symmetries of the cube and random periodic shifts (:func:`augment`), the score network
@@ -61,6 +71,19 @@ def raw_to_physical(raw: np.ndarray, box_size: float) -> np.ndarray:
     return out
 
 
+def theta_monomials(theta_unit: Any, degree: int) -> Any:
+    """(..., M) monomials a^i b^j (i + j <= degree, ordered by total degree) of theta_unit (..., 2)."""
+    a, b = theta_unit[..., 0], theta_unit[..., 1]
+    cols = [a**i * b**(k - i) for k in range(degree + 1) for i in range(k, -1, -1)]
+    if isinstance(theta_unit, torch.Tensor):
+        return torch.stack(cols, dim=-1)
+    return np.stack(cols, axis=-1)
+
+
+def n_monomials(degree: int) -> int:
+    return (degree + 1) * (degree + 2) // 2
+
+
 @dataclasses.dataclass(frozen=True)
 class FeatureTransform:
     """Standardisation of the raw features (stored in every checkpoint).
@@ -69,65 +92,137 @@ class FeatureTransform:
         box_size: side of the periodic box in Mpc/h.
         velocity_std: common standard deviation of the velocity components in km/s.
         mass_mean, mass_std: mean and standard deviation of log10 M [Msun/h].
+        theta_degree: 0, or the degree of the polynomials in theta_unit of the conditional statistics.
+        theta_coefs: with theta_degree > 0, three rows of monomial coefficients (:func:`theta_monomials`):
+            log10 M mean [dex], log of the log10 M std [log dex], log of the velocity std [log km/s].
     """
 
     box_size: float
     velocity_std: float
     mass_mean: float
     mass_std: float
+    theta_degree: int = 0
+    theta_coefs: tuple[tuple[float, ...], ...] = ()
 
     @classmethod
-    def fit(cls, raw: np.ndarray, box_size: float) -> FeatureTransform:
-        """Statistics of a training set of raw features (..., 7)."""
-        raw = np.asarray(raw, dtype=np.float64).reshape(-1, N_FEATURES)
-        vstd = float(np.sqrt(np.mean(raw[:, VEL] ** 2)))
-        mstd = float(raw[:, MASS].std())
+    def fit(cls, raw: np.ndarray, box_size: float, theta_unit: np.ndarray | None = None,
+            degree: int = 0) -> FeatureTransform:
+        """Statistics of a training set of raw features (B, N, 7); with ``degree`` > 0 and the boxes'
+        ``theta_unit`` (B, 2), also the conditional polynomials."""
+        raw = np.asarray(raw, dtype=np.float64)
+        flat = raw.reshape(-1, N_FEATURES)
+        vstd = float(np.sqrt(np.mean(flat[:, VEL] ** 2)))
+        mstd = float(flat[:, MASS].std())
         if not (vstd > 0 and mstd > 0):
             raise CatalogError("training data have zero velocity or log-mass spread: cannot standardise")
-        return cls(box_size=float(box_size), velocity_std=vstd, mass_mean=float(raw[:, MASS].mean()),
-                   mass_std=mstd)
+        coefs: tuple[tuple[float, ...], ...] = ()
+        if degree > 0:
+            if theta_unit is None or raw.ndim != 3 or len(theta_unit) != len(raw):
+                raise CatalogError("conditional standardisation needs (B, N, 7) features and (B, 2) theta")
+            if len(raw) < 3 * n_monomials(degree):
+                raise CatalogError(f"conditional standardisation of degree {degree} needs >= "
+                                   f"{3 * n_monomials(degree)} training boxes, got {len(raw)}")
+            per_box = np.column_stack([raw[:, :, MASS].mean(1), np.log(raw[:, :, MASS].std(1)),
+                                       np.log(np.sqrt(np.mean(raw[:, :, VEL] ** 2, axis=(1, 2))))])
+            if not np.all(np.isfinite(per_box)):
+                raise CatalogError("a training box has zero velocity or log-mass spread: cannot standardise")
+            design = theta_monomials(np.asarray(theta_unit, dtype=np.float64), degree)
+            sol, *_ = np.linalg.lstsq(design, per_box, rcond=None)
+            coefs = tuple(tuple(float(c) for c in row) for row in sol.T)
+        return cls(box_size=float(box_size), velocity_std=vstd, mass_mean=float(flat[:, MASS].mean()),
+                   mass_std=mstd, theta_degree=int(degree), theta_coefs=coefs)
+
+    @property
+    def conditional(self) -> bool:
+        return self.theta_degree > 0
 
     @property
     def mean(self) -> np.ndarray:
-        """(7,) means of the raw features."""
+        """(7,) means of the raw features (unconditional statistics)."""
         return np.array([0.5, 0.5, 0.5, 0.0, 0.0, 0.0, self.mass_mean])
 
     @property
     def std(self) -> np.ndarray:
-        """(7,) standard deviations of the raw features."""
+        """(7,) standard deviations of the raw features (unconditional statistics)."""
         return np.array([UNIFORM_STD] * 3 + [self.velocity_std] * 3 + [self.mass_std])
 
-    def standardise(self, raw: Any) -> Any:
-        """Raw -> standardised (numpy or torch, any leading shape)."""
-        mean, std = self._like(raw)
+    def stats(self, theta_unit: Any = None) -> tuple[Any, Any]:
+        """(mean, std) of the raw features, (7,) or, conditional, (..., 7) for theta_unit (..., 2)
+        (numpy, or torch when theta_unit is a tensor)."""
+        if not self.conditional:
+            return self.mean, self.std
+        if theta_unit is None:
+            raise ValueError("this model standardises features conditionally on theta: pass theta_unit")
+        is_torch = isinstance(theta_unit, torch.Tensor)
+        th = theta_unit.double() if is_torch else np.asarray(theta_unit, dtype=np.float64)
+        mono = theta_monomials(th, self.theta_degree)
+        coefs = (torch.as_tensor(self.theta_coefs, dtype=torch.float64, device=th.device) if is_torch
+                 else np.asarray(self.theta_coefs, dtype=np.float64))
+        vals = mono @ coefs.T  # (..., 3): mass mean, log mass std, log velocity std
+        exp = torch.exp if is_torch else np.exp
+        ones = (torch.ones_like if is_torch else np.ones_like)(vals[..., 0])
+        zeros = 0.0 * ones
+        cat = (lambda xs: torch.stack(xs, -1)) if is_torch else (lambda xs: np.stack(xs, -1))
+        vstd = exp(vals[..., 2])
+        mean = cat([0.5 * ones] * 3 + [zeros] * 3 + [vals[..., 0]])
+        std = cat([UNIFORM_STD * ones] * 3 + [vstd] * 3 + [exp(vals[..., 1])])
+        return mean, std
+
+    def standardise(self, raw: Any, theta_unit: Any = None) -> Any:
+        """Raw (..., N, 7) -> standardised (numpy or torch); theta_unit (..., 2) if conditional."""
+        mean, std = self._like(raw, theta_unit)
         return (raw - mean) / std
 
-    def unstandardise(self, z: Any) -> Any:
-        """Standardised -> raw (numpy or torch, any leading shape)."""
-        mean, std = self._like(z)
+    def unstandardise(self, z: Any, theta_unit: Any = None) -> Any:
+        """Standardised (..., N, 7) -> raw (numpy or torch); theta_unit (..., 2) if conditional."""
+        mean, std = self._like(z, theta_unit)
         return z * std + mean
 
-    def _like(self, arr: Any) -> tuple[Any, Any]:
+    def _like(self, arr: Any, theta_unit: Any = None) -> tuple[Any, Any]:
+        if self.conditional and isinstance(arr, torch.Tensor) and not isinstance(theta_unit, torch.Tensor):
+            theta_unit = torch.as_tensor(np.asarray(theta_unit, dtype=np.float64))
+        elif self.conditional and not isinstance(arr, torch.Tensor) and isinstance(theta_unit, torch.Tensor):
+            theta_unit = theta_unit.detach().cpu().numpy()
+        mean, std = self.stats(theta_unit)
+        if self.conditional:  # (..., 7) -> (..., 1, 7): one set per catalog, shared by its halos
+            mean, std = mean[..., None, :], std[..., None, :]
         if isinstance(arr, torch.Tensor):
-            return (torch.as_tensor(self.mean, dtype=arr.dtype, device=arr.device),
-                    torch.as_tensor(self.std, dtype=arr.dtype, device=arr.device))
-        return self.mean, self.std
+            return (torch.as_tensor(mean, dtype=arr.dtype, device=arr.device),
+                    torch.as_tensor(std, dtype=arr.dtype, device=arr.device))
+        return mean, std
 
-    def physical_scales(self) -> np.ndarray:
-        """(7,) d(physical feature)/d(standardised feature): L/sqrt(12) Mpc/h, sigma_v km/s, sigma_m dex."""
-        return np.array([UNIFORM_STD * self.box_size] * 3 + [self.velocity_std] * 3 + [self.mass_std])
+    def physical_scales(self, theta_unit: Any = None) -> np.ndarray:
+        """(7,) or (..., 7) d(physical feature)/d(standardised feature): L/sqrt(12) Mpc/h, sigma_v km/s,
+        sigma_m dex."""
+        _, std = self.stats(theta_unit)
+        std = np.array(std.detach().cpu().numpy() if isinstance(std, torch.Tensor) else std, dtype=np.float64)
+        std[..., POS] = UNIFORM_STD * self.box_size
+        return std
 
-    def log_jacobian(self, n_halos: int) -> float:
-        """log |d z / d physical| for one catalog: add it to a log density of standardised features
-        to get the log density of (x, y, z [Mpc/h], vx, vy, vz [km/s], log10 M [dex])."""
-        return -float(n_halos) * float(np.sum(np.log(self.physical_scales())))
+    def log_jacobian(self, n_halos: int, theta_unit: Any = None) -> Any:
+        """log |d z / d physical| for one catalog (a float, or (...,) for conditional theta_unit (..., 2)):
+        add it to a log density of standardised features to get the log density of (x, y, z [Mpc/h],
+        vx, vy, vz [km/s], log10 M [dex])."""
+        out = -float(n_halos) * np.sum(np.log(self.physical_scales(theta_unit)), axis=-1)
+        return float(out) if np.ndim(out) == 0 else out
 
-    def to_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"box_size": self.box_size, "velocity_std": self.velocity_std,
+                             "mass_mean": self.mass_mean, "mass_std": self.mass_std}
+        if self.conditional:
+            d.update(theta_degree=self.theta_degree, theta_coefs=[list(r) for r in self.theta_coefs])
+        return d
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> FeatureTransform:
-        return cls(**{f.name: float(values[f.name]) for f in dataclasses.fields(cls)})
+        base = {k: float(values[k]) for k in ("box_size", "velocity_std", "mass_mean", "mass_std")}
+        degree = int(values.get("theta_degree", 0))
+        coefs: tuple[tuple[float, ...], ...] = ()
+        if degree > 0:
+            coefs = tuple(tuple(float(c) for c in row) for row in values["theta_coefs"])
+            if len(coefs) != 3 or any(len(r) != n_monomials(degree) for r in coefs):
+                raise ValueError(f"theta_coefs must be 3 rows of {n_monomials(degree)} coefficients")
+        return cls(**base, theta_degree=degree, theta_coefs=coefs)
 
 
 # ---------------------------------------------------------------------------------------------- symmetries

@@ -124,7 +124,9 @@ def diffusion_terms(vdm: VDM, x: torch.Tensor, theta_unit: torch.Tensor, t: torc
     """Per-draw diffusion losses for one catalog at P parameter points, streamed in chunks.
 
     Args:
-        x: (N, 7) standardised catalog; theta_unit: (P, 2) in [0, 1]^2; t: (K,); eps: (K, N, 7).
+        x: (N, 7) standardised catalog, or (P, N, 7) when the standardisation depends on theta
+            (conditional features: the same catalog standardised at each theta);
+            theta_unit: (P, 2) in [0, 1]^2; t: (K,); eps: (K, N, 7).
         batch_size: network evaluations per forward pass (rounded to whole theta points).
 
     Yields:
@@ -135,36 +137,50 @@ def diffusion_terms(vdm: VDM, x: torch.Tensor, theta_unit: torch.Tensor, t: torc
     eps = eps.to(device)
     gamma, dgamma = vdm.schedule(t)
     alpha, sigma = alpha_sigma(gamma)
-    z = alpha[:, None, None] * x[None] + sigma[:, None, None] * eps  # (K, N, 7), independent of theta
+    per_theta = x.ndim == 3
+    if not per_theta:
+        z = alpha[:, None, None] * x[None] + sigma[:, None, None] * eps  # (K, N, 7), independent of theta
     k = len(t)
+    n_shape = x.shape[-2:]
     per = max(1, batch_size // k)
     for start in range(0, len(theta_unit), per):
         th = theta_unit[start:start + per]
         p = len(th)
-        zz = z.repeat(p, 1, 1)
+        if per_theta:  # same times and noise (common random numbers), the catalog as standardised at theta
+            zz = (alpha[None, :, None, None] * x[start:start + p, None]
+                  + sigma[None, :, None, None] * eps[None]).reshape(p * k, *n_shape)
+        else:
+            zz = z.repeat(p, 1, 1)
         gg = gamma.repeat(p)
         thth = th.repeat_interleave(k, dim=0)
         out = []
         for s in range(0, len(zz), max(batch_size, 1)):
             e = vdm.eps_hat(zz[s:s + batch_size], gg[s:s + batch_size], thth[s:s + batch_size]).float()
             out.append(e)
-        eps_hat = torch.cat(out).view(p, k, *x.shape)
+        eps_hat = torch.cat(out).view(p, k, *n_shape)
         err = (eps[None] - eps_hat).pow(2).flatten(2).sum(-1)  # (p, K)
         yield start, 0.5 * dgamma[None, :] * err
 
 
 def elbo_scan(vdm: VDM, x: torch.Tensor, theta_unit: torch.Tensor, n_noise: int = 8, seed: int = 0,
-              batch_size: int = 8, antithetic: bool = False, log_jacobian: float = 0.0,
+              batch_size: int = 8, antithetic: bool = False, log_jacobian: float | Sequence[float] = 0.0,
               cancel: Callable[[], bool] | None = None) -> Iterator[tuple[int, float, float]]:
-    """Stream (index, ELBO, stderr) for one standardised catalog x (N, 7) over theta_unit (P, 2)."""
-    t, eps = crn_draws(x.shape[0], n_noise, seed, antithetic=antithetic)
+    """Stream (index, ELBO, stderr) for one standardised catalog over theta_unit (P, 2).
+
+    ``x`` is (N, 7), or (P, N, 7) with ``log_jacobian`` (P,) when the standardisation depends on theta.
+    """
+    t, eps = crn_draws(x.shape[-2], n_noise, seed, antithetic=antithetic)
+    xs = x if x.ndim == 3 else x[None]
     with torch.inference_mode():
-        fixed = (vdm.reconstruction_loss(x[None]) + vdm.prior_loss(x[None])).item()
+        fixed = (vdm.reconstruction_loss(xs) + vdm.prior_loss(xs)).double().cpu().numpy()
+    log_jac = np.broadcast_to(np.asarray(log_jacobian, dtype=np.float64), (len(theta_unit),))
     for start, diff in diffusion_terms(vdm, x, theta_unit, t, eps, batch_size=batch_size):
         mean = diff.double().mean(-1)
         err = stratified_stderr(diff.double(), antithetic=antithetic)
         for j in range(len(mean)):
-            yield start + j, float(-(fixed + mean[j]) + log_jacobian), float(err[j])
+            i = start + j
+            f = fixed[i] if len(fixed) > 1 else fixed[0]
+            yield i, float(-(f + mean[j]) + log_jac[i]), float(err[j])
         if cancel is not None and cancel():
             raise Cancelled("likelihood scan cancelled")
 

@@ -66,6 +66,9 @@ class TrainConfig:
     val_boxes: int = 16  # held-out boxes used by the periodic validation ELBO
     val_noise: int = 8  # noise draws per validation box (fixed: common random numbers over time)
     prior: PriorBox = DEFAULT_PRIOR
+    # 0: fixed standardisation; d > 0: velocity std and log-mass mean/std as degree-d polynomials of theta
+    # (lssviewer.model.features: the mass scale and sigma_v at theta become exact and explicit)
+    feature_theta_degree: int = 0
     # model
     network: NetworkConfig = NetworkConfig()
     gamma_min: float = -10.0
@@ -108,6 +111,7 @@ class TrainConfig:
             (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"),
             (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)"),
             (self.val_noise >= 2, "val_noise must be >= 2"),
+            (0 <= self.feature_theta_degree <= 6, "feature_theta_degree must be in 0..6"),
             (self.schedule in ("learned", "linear"), "schedule must be 'learned' or 'linear'"),
             (self.precision in ("fp32", "bf16"), "precision must be 'fp32' or 'bf16'"),
             (self.sampler in ("ancestral", "ddim", "dpm2"), "sampler must be 'dpm2', 'ddim' or 'ancestral'"),
@@ -399,7 +403,8 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     train_idx, val_idx = split_indices(len(suite), cfg.val_fraction, cfg.seed)
     if len(train_idx) == 0:
         raise LssviewerError("no training boxes left after the validation split")
-    transform = FeatureTransform.fit(suite.raw[train_idx], suite.box_size)
+    transform = FeatureTransform.fit(suite.raw[train_idx], suite.box_size,
+                                     theta_to_unit(suite.theta[train_idx], cfg.prior), cfg.feature_theta_degree)
     if state_meta is not None:
         transform = FeatureTransform.from_dict(state_meta["features"])
 
@@ -422,9 +427,13 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     source = BatchSource(suite.raw[train_idx], theta_to_unit(suite.theta[train_idx], cfg.prior), transform,
                          device, symmetries=cfg.augment_symmetries, shifts=cfg.augment_shifts)
     n_val = min(cfg.val_boxes, len(val_idx))
-    x_val = torch.as_tensor(transform.standardise(suite.raw[val_idx[:n_val]]), dtype=torch.float32, device=device)
-    th_val = torch.as_tensor(theta_to_unit(suite.theta[val_idx[:n_val]], cfg.prior), dtype=torch.float32,
-                             device=device)
+    th_val_np = theta_to_unit(suite.theta[val_idx[:n_val]], cfg.prior)
+    x_val = torch.as_tensor(transform.standardise(suite.raw[val_idx[:n_val]], th_val_np), dtype=torch.float32,
+                            device=device)
+    th_val = torch.as_tensor(th_val_np, dtype=torch.float32, device=device)
+    # log|J| per halo, averaged over the validation boxes (theta-dependent with conditional features)
+    val_log_jac = (float(np.mean(transform.log_jacobian(1, th_val_np if transform.conditional else None)))
+                   if n_val else float("nan"))
 
     model: torch.nn.Module = vdm
     if world > 1:
@@ -513,7 +522,7 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
                             if n_val else float("nan")
                         vdm.train()
                         metrics["val_nelbo_per_dim"] = nelbo
-                        metrics["val_elbo_per_halo"] = -nelbo * 7 + transform.log_jacobian(1)
+                        metrics["val_elbo_per_halo"] = -nelbo * 7 + val_log_jac
                 if is_main:
                     _append_metrics(out / "metrics.csv", metrics)
                     if bar is not None:
