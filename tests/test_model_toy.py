@@ -48,8 +48,8 @@ def model(tmp_path_factory, request):
     the same exact likelihood shape."""
     out = tmp_path_factory.mktemp("toy")
     cfg = TrainConfig(feature_theta_degree=request.param, steps=2000, batch_size=64, lr=2e-3, warmup=100,
-                      min_lr=1e-5, ema_decay=0.99, val_fraction=0.0, grad_clip=1.0, log_every=500, val_every=10**6, ckpt_every=10**6,
-                      sample_steps=25,
+                      min_lr=1e-5, ema_decay=0.99, val_fraction=0.0, grad_clip=1.0, log_every=500,
+                      val_every=10**6, ckpt_every=10**6, sample_steps=25,
                       network=NetworkConfig(d_model=64, n_layers=2, n_heads=4, mlp_ratio=2, fourier_features=1,
                                             cond_dim=64))
     train(toy_suite(4000, N, seed=0), out, cfg, progress=False)
