@@ -84,6 +84,12 @@ def test_train_sample_scan(workdir, capsys):
     cal = json.loads(capsys.readouterr().out)
     assert cal["log_likelihood"] == raw["log_likelihood"] and cal["temperature"] == 40.0
     assert cal["interval68"][1] - cal["interval68"][0] >= raw["interval68"][1] - raw["interval68"][0]
+    assert main(["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
+                 "--model", str(run), "--json"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    top = max(max(row) for row in both["log_likelihood"])
+    # contour levels stay in raw log L units: max - T * chi2_ppf(p, 2) / 2 (1.148 for 68.27 %)
+    assert both["levels"]["68"] == pytest.approx(top - 40.0 * 1.1479, abs=0.05)
     assert main([*scan, "--uncalibrated"]) == 0
     assert json.loads(capsys.readouterr().out)["interval68"] == raw["interval68"]
     write_calibration(run, {"temperature": -1.0})

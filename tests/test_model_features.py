@@ -161,3 +161,8 @@ def test_conditional_standardisation_fits_polynomials_and_its_jacobian():
     assert np.allclose(tr.log_jacobian(3, th[:4]), [3 * tr.log_jacobian(1, t) for t in th[:4]])
     with pytest.raises(ValueError):
         tr.standardise(raw)  # conditional: theta needed
+    # 5 distinct cosmologies (x 12 seeds) cannot fix the 10 coefficients of a cubic: refused, not guessed
+    from lssviewer.errors import CatalogError
+
+    with pytest.raises(CatalogError, match="too few distinct theta"):
+        FeatureTransform.fit(raw, 250.0, np.repeat(th[:5], 12, axis=0), degree=3)

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
                   "log_likelihood": ll2.tolist(), "stderr": err2.tolist(), "map": summ["map"],
                   "interval68": {p: summ[p]["interval68"] for p in ("omega_m", "sigma_8")},
                   "interval95": {p: summ[p]["interval95"] for p in ("omega_m", "sigma_8")},
-                  "levels": summ["levels"], "truth": truth}
+                  "levels": {k: v * temperature for k, v in summ["levels"].items()},  # raw log L units
+                  "truth": truth}
     else:
         i = 0 if args.param == "omega_m" else 1
         summ = summarize_profile(grid[:, i], ll / temperature)

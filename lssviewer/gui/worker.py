@@ -429,6 +429,8 @@ class InferenceWorker(QtCore.QObject):
                 om, s8 = np.asarray(meta["omega_m"]), np.asarray(meta["sigma_8"])
                 # grid rows run over sigma_8 (slow) and omega_m (fast): L[i_s8, j_om] -> [j_om, i_s8]
                 summary = _default_summarize_2d(om, s8, logl.reshape(len(s8), len(om)).T)
+                if summary and "levels" in summary:  # contour levels in units of the raw log L
+                    summary["levels"] = {k: float(v) * temperature for k, v in summary["levels"].items()}
         except Exception as exc:  # noqa: BLE001 - the points are still worth showing
             summary = {"error": error_message(exc)}
         if isinstance(summary, dict) and "error" not in summary:

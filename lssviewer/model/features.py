@@ -127,6 +127,9 @@ class FeatureTransform:
             if not np.all(np.isfinite(per_box)):
                 raise CatalogError("a training box has zero velocity or log-mass spread: cannot standardise")
             design = theta_monomials(np.asarray(theta_unit, dtype=np.float64), degree)
+            if np.linalg.matrix_rank(design) < n_monomials(degree):
+                raise CatalogError(f"the training cosmologies cannot determine a degree-{degree} polynomial "
+                                   "(too few distinct theta); lower feature_theta_degree")
             sol, *_ = np.linalg.lstsq(design, per_box, rcond=None)
             coefs = tuple(tuple(float(c) for c in row) for row in sol.T)
         return cls(box_size=float(box_size), velocity_std=vstd, mass_mean=float(flat[:, MASS].mean()),
@@ -154,9 +157,10 @@ class FeatureTransform:
         if theta_unit is None:
             raise ValueError("this model standardises features conditionally on theta: pass theta_unit")
         is_torch = isinstance(theta_unit, torch.Tensor)
-        th = theta_unit.double() if is_torch else np.asarray(theta_unit, dtype=np.float64)
+        # in float64 on the CPU (MPS has no float64); _like moves the result to the data's device
+        th = theta_unit.detach().to("cpu", torch.float64) if is_torch else np.asarray(theta_unit, dtype=np.float64)
         mono = theta_monomials(th, self.theta_degree)
-        coefs = (torch.as_tensor(self.theta_coefs, dtype=torch.float64, device=th.device) if is_torch
+        coefs = (torch.as_tensor(self.theta_coefs, dtype=torch.float64) if is_torch
                  else np.asarray(self.theta_coefs, dtype=np.float64))
         vals = mono @ coefs.T  # (..., 3): mass mean, log mass std, log velocity std
         exp = torch.exp if is_torch else np.exp

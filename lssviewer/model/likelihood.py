@@ -169,6 +169,8 @@ def elbo_scan(vdm: VDM, x: torch.Tensor, theta_unit: torch.Tensor, n_noise: int 
 
     ``x`` is (N, 7), or (P, N, 7) with ``log_jacobian`` (P,) when the standardisation depends on theta.
     """
+    if x.ndim == 3 and len(x) != len(theta_unit):
+        raise ValueError(f"per-theta catalogs {tuple(x.shape)} do not match {len(theta_unit)} theta points")
     t, eps = crn_draws(x.shape[-2], n_noise, seed, antithetic=antithetic)
     xs = x if x.ndim == 3 else x[None]
     with torch.inference_mode():

@@ -17,9 +17,10 @@ statistics of samples against fresh simulations.
   3 sigma and the worst bin. Statistics from :mod:`lssviewer.stats` (the same code as the app's
   statistics panel): mass function, xi(r), velocity PDFs and mean radial pairwise velocity v12(r).
   Also the box-to-box spread of two per-catalog numbers, the median log10 M (the mass scale) and the
-  3-D velocity dispersion sigma_v (set by the few large-scale velocity modes of the box, so in the
-  simulations it scatters ~3x more than independent halos would give): mean and standard deviation
-  over samples and over simulations, since a model that gets them wrong is over- or under-confident.
+  velocity dispersion sigma_v (rms of the velocity components about their mean; set by the few
+  large-scale velocity modes of the box, so in the simulations it scatters ~3x more than independent
+  halos would give): mean and standard deviation over samples and over simulations, since a model
+  that gets them wrong is over- or under-confident.
 """
 
 from __future__ import annotations
@@ -84,9 +85,9 @@ def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_
         per = [e["scatter"][key] for e in out["per_cosmology"]]
         summary[key] = {
             "median_abs_shift_in_sim_sd": round(float(np.median(
-                [abs(p["samples"][0] - p["sims"][0]) / p["sims"][1] for p in per])), 2),
+                [abs(p["samples"][0] - p["sims"][0]) / max(p["sims"][1], 1e-12) for p in per])), 2),
             "median_sd_ratio_samples_to_sims": round(float(np.median(
-                [p["samples"][1] / p["sims"][1] for p in per])), 2)}
+                [p["samples"][1] / max(p["sims"][1], 1e-12) for p in per])), 2)}
     out["summary"] = summary
     return out
 
@@ -127,7 +128,7 @@ def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int
     deficits = [truth_deficit(*prof[param], prof["truth"][i])
                 for prof in profiles(model, boxes, points, n_noise, seed) for i, param in enumerate(PARAMS)]
     t = calibrate_temperature(deficits)
-    return {"temperature": round(t, 3), "n_boxes": len(boxes), "n_profiles": len(deficits), "points": points,
+    return {"temperature": float(f"{t:.4g}"), "n_boxes": len(boxes), "n_profiles": len(deficits), "points": points,
             "n_noise": n_noise, "seed": seed,
             "deficit_quantiles_nats": {f"{q:g}": round(float(np.quantile(deficits, q)), 2)
                                        for q in (0.5, 0.68, 0.95)}}
@@ -197,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.heldout:
         idx = model.meta["data"]["val_indices"] if args.heldout_indices == "val" else None
         idx = list(idx if idx is not None else range(hdf5.count(args.heldout)))
+        if not args.calibrate:  # never score coverage on the boxes a stored temperature was fitted on
+            used = set(model.meta.get("calibration", {}).get("indices", []))
+            idx = [i for i in idx if i not in used]
         n_test = len(idx) if args.max_heldout is None else args.max_heldout
         if args.calibrate:
             cal_idx = idx[n_test:n_test + args.calibrate]
