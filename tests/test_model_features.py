@@ -108,6 +108,12 @@ def test_summarize_profile_gaussian_thresholds():
     assert edge["truncated95"] and edge["interval95"][0] == pytest.approx(0.1)
     with pytest.raises(ParameterError):
         summarize_profile(grid, ll[:-1])
+    # a profile only ~1.4 grid steps wide (sigma = 0.014, step 0.01), peak between nodes: the MAP and the
+    # interval are not snapped to the nodes (a monotone interpolant would put the MAP on 0.31 or 0.32)
+    mu, sig = 0.3137, 0.014
+    narrow = summarize_profile(grid, -0.5 * ((grid - mu) / sig) ** 2)
+    assert abs(narrow["map"] - mu) < 0.1 * 0.01
+    assert np.allclose(narrow["interval68"], [mu - sig, mu + sig], atol=0.1 * sig)
 
 
 def test_summarize_grid_2d_levels_and_profiles():

@@ -243,18 +243,32 @@ def _delta(level: float, dof: int) -> float:
     return float(chi2.ppf(level, dof) / 2.0)
 
 
+def profile_interpolant(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Cubic spline (not-a-knot) through a sorted 1-D profile.
+
+    Not PCHIP: a monotone interpolant puts every maximum exactly on a grid node, so with a likelihood
+    narrower than a few grid steps the MAP and the interval ends were quantised to the grid (errors up
+    to half a step, 0.007 in sigma_8 for 30 points over the prior). A smooth ELBO profile (common random
+    numbers) is well represented by a cubic spline; three points fall back to a parabola.
+    """
+    from scipy.interpolate import CubicSpline
+
+    if len(x) == 3:
+        coef = np.polyfit(x, y, 2)
+        return lambda t: np.polyval(coef, t)
+    return CubicSpline(x, y, bc_type="not-a-knot")
+
+
 def summarize_profile(grid_values: Sequence[float], log_likelihood: Sequence[float],
                       levels: Sequence[float] = LEVELS) -> dict[str, Any]:
     """Posterior summary of a 1-D likelihood profile under a uniform prior on the grid range.
 
-    The profile is interpolated monotonically (PCHIP) onto a fine grid. Returns
+    The profile is interpolated by a cubic spline onto a fine grid (:func:`profile_interpolant`). Returns
     ``map``, ``interval68`` and ``interval95`` (the connected set around the MAP with
     log L >= max - chi2_ppf(p, 1)/2, i.e. Delta = 0.5 and 1.92; an end at the grid edge means the
     interval is cut by the prior: ``truncated68`` / ``truncated95``), ``posterior_mean``,
     ``posterior_std`` and equal-tailed ``credible68`` / ``credible95``.
     """
-    from scipy.interpolate import PchipInterpolator
-
     x = np.asarray(grid_values, dtype=np.float64)
     y = np.asarray(log_likelihood, dtype=np.float64)
     if x.ndim != 1 or x.shape != y.shape or len(x) < 3:
@@ -264,7 +278,7 @@ def summarize_profile(grid_values: Sequence[float], log_likelihood: Sequence[flo
     order = np.argsort(x)
     x, y = x[order], y[order]
     fine = np.linspace(x[0], x[-1], 4001)
-    yf = PchipInterpolator(x, y)(fine)
+    yf = profile_interpolant(x, y)(fine)
     imax = int(np.argmax(yf))
     out: dict[str, Any] = {"map": float(fine[imax])}
     for level in levels:
@@ -295,18 +309,16 @@ def summarize_profile(grid_values: Sequence[float], log_likelihood: Sequence[flo
 
 
 def truth_deficit(grid_values: Sequence[float], log_likelihood: Sequence[float], truth: float) -> float:
-    """max log L - log L(truth) of a 1-D profile (nats), both on the PCHIP interpolant that
+    """max log L - log L(truth) of a 1-D profile (nats), both on the interpolant that
     :func:`summarize_profile` uses; the truth lies in the Delta-interval iff this is <= Delta (for a
     unimodal profile)."""
-    from scipy.interpolate import PchipInterpolator
-
     x = np.asarray(grid_values, dtype=np.float64)
     y = np.asarray(log_likelihood, dtype=np.float64)
     order = np.argsort(x)
     x, y = x[order], y[order]
     if not x[0] <= truth <= x[-1]:
         raise ParameterError(f"truth {truth} lies outside the profile's range [{x[0]}, {x[-1]}]")
-    f = PchipInterpolator(x, y)
+    f = profile_interpolant(x, y)
     top = float(f(np.linspace(x[0], x[-1], 4001)).max())
     return max(top - float(f(truth)), 0.0)
 
