@@ -146,6 +146,12 @@ def test_figure_compares_sets_headless(tmp_path):
         assert out.stat().st_size > 1000
     single = stats.plots.figure("hmf", {"one": stats.compute("hmf", _catalog(0))})
     assert len(single.axes) == 2  # cumulative, differential; no residual panel
+    # log mass axes: minor ticks labelled only at 2x and 5x a power of ten (else the labels collide)
+    ax = single.axes[0]
+    ax.set_xlim(1.5e14, 3.5e15)
+    single.canvas.draw()
+    labels = [t.get_text() for t in ax.xaxis.get_minorticklabels() if t.get_text()]
+    assert labels and all(("2\\times" in t or "5\\times" in t) for t in labels), labels
     with pytest.raises(ParameterError, match="reference set"):
         stats.plots.figure("xi-rsd", sets, reference="nope")
     with pytest.raises(ParameterError, match="holds 'xi-rsd'"):

@@ -87,6 +87,7 @@ def figure(name: str, sets: Mapping[str, StatResult], reference: str | None = No
             ax.plot(x, mean, color=color, lw=1.5, label=f"{label} ({n} catalog{'s' if n != 1 else ''})")
             ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.25, lw=0)
         ax.set_xscale(spec.xscale)
+        _sparse_log_minor_labels(ax)
         ax.set_yscale(spec.yscale)
         ax.set_ylabel(spec.component_y_label(comp))
         if comp:
@@ -114,6 +115,7 @@ def figure(name: str, sets: Mapping[str, StatResult], reference: str | None = No
                 if np.any(off):
                     rax.plot(x[off], np.sign(r[off]) * top, ls="none", marker="^", ms=6, mfc="none",
                              color=color)
+            _sparse_log_minor_labels(rax)
             rax.set_ylim(-1.05 * top, 1.05 * top)
             rax.set_ylabel(r"$\Delta/\sigma$")
             rax.set_xlabel(spec.x_label)
@@ -123,3 +125,23 @@ def figure(name: str, sets: Mapping[str, StatResult], reference: str | None = No
             ax.set_xlabel(spec.x_label)
     fig.suptitle(title if title is not None else spec.label)
     return fig
+
+
+def _minor_log_label(value: float, _pos: int | None = None) -> str:
+    """Label a minor tick of a log axis only at 2x and 5x a power of ten (e.g. "2x10^14")."""
+    if not value > 0:
+        return ""
+    exponent = int(np.floor(np.log10(value) + 1e-9))
+    mantissa = value / 10.0**exponent
+    if round(mantissa) in (2, 5) and abs(mantissa - round(mantissa)) < 1e-6:
+        return rf"${round(mantissa)}\times10^{{{exponent}}}$"
+    return ""
+
+
+def _sparse_log_minor_labels(ax: object) -> None:
+    """On a log x axis spanning about a decade matplotlib labels every minor tick (2, 3, 4, 6 x 10^14, ...),
+    and the labels run into each other; keep only the 2x and 5x ones."""
+    from matplotlib.ticker import FuncFormatter
+
+    if ax.get_xscale() == "log":
+        ax.xaxis.set_minor_formatter(FuncFormatter(_minor_log_label))
