@@ -112,6 +112,19 @@ def test_resume_is_bit_exact(tmp_path, suite):
         assert torch.equal(a[k], b[k]), k
     steps = [int(r.split(",")[0]) for r in (tmp_path / "part" / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == sorted(set(steps))  # rows logged after the checkpoint were replaced, not duplicated
+    # out/best holds the EMA weights of the lowest validation loss (val at steps 3, 6, 8), the same after a resume
+    import csv
+
+    rows = [r for r in csv.DictReader(open(tmp_path / "full" / "metrics.csv")) if r["val_nelbo_per_dim"]]
+    best_row = min(rows, key=lambda r: float(r["val_nelbo_per_dim"]))
+    for run in ("full", "part"):
+        meta, weights = checkpoint.load_model_files(tmp_path / run / "best")
+        assert meta["training"]["best"]["step"] == int(best_row["step"])
+        assert meta["training"]["best"]["val_nelbo_per_dim"] == pytest.approx(float(best_row["val_nelbo_per_dim"]))
+        load_model(tmp_path / run / "best")
+    _, wa = checkpoint.load_model_files(tmp_path / "full" / "best")
+    _, wb = checkpoint.load_model_files(tmp_path / "part" / "best")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_resume_refuses_other_data_or_config(tmp_path, suite):

@@ -423,6 +423,9 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     if state is not None:
         step, wall = int(state_meta["step"]), float(state_meta["wall_time_s"])
         _restore(vdm, ema, opt, gen, named, state, device)
+    # best validation loss so far (its EMA weights are kept in out/best: early stopping without a rerun)
+    best = {"val": float("inf") if state_meta is None or state_meta.get("best_val_nelbo") is None
+            else float(state_meta["best_val_nelbo"])}
 
     source = BatchSource(suite.raw[train_idx], theta_to_unit(suite.theta[train_idx], cfg.prior), transform,
                          device, symmetries=cfg.augment_symmetries, shifts=cfg.augment_shifts)
@@ -461,8 +464,19 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
         tensors = _state_tensors(vdm, ema, opt, gen, named)
         checkpoint.save_train_state(out, tensors, {"step": step, "wall_time_s": wall, "config": cfg.to_dict(),
                                                    "features": transform.to_dict(),
-                                                   "data_sha256": suite.provenance["features_sha256"]})
+                                                   "data_sha256": suite.provenance["features_sha256"],
+                                                   "best_val_nelbo": None if math.isinf(best["val"])
+                                                   else best["val"]})
         checkpoint.save_model(out, ema.model.state_dict(), meta)
+
+    def save_best(nelbo: float) -> None:
+        """Keep the EMA weights of the best validation loss so far in out/best (a model directory)."""
+        if not (is_main and math.isfinite(nelbo) and nelbo < best["val"]):
+            return
+        best["val"] = nelbo
+        meta = model_meta(cfg, suite, transform, train_idx, val_idx, step, wall, str(device), world)
+        meta["training"]["best"] = {"step": step, "val_nelbo_per_dim": nelbo}
+        checkpoint.save_model(out / "best", ema.model.state_dict(), meta)
 
     end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
     bar = None
@@ -523,6 +537,7 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
                         vdm.train()
                         metrics["val_nelbo_per_dim"] = nelbo
                         metrics["val_elbo_per_halo"] = -nelbo * 7 + val_log_jac
+                        save_best(nelbo)
                 if is_main:
                     _append_metrics(out / "metrics.csv", metrics)
                     if bar is not None:
