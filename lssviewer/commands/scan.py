@@ -76,16 +76,15 @@ def run(args: argparse.Namespace) -> int:
     temperature = 1.0 if args.uncalibrated else model.temperature
     if args.param == "both":
         ll2, err2 = ll.reshape(len(om), len(s8)), err.reshape(len(om), len(s8))
-        summ = summarize_grid_2d(om, s8, ll2 / temperature)
+        summ = summarize_grid_2d(om, s8, ll2, temperature=temperature)
         result = {"param": "both", "grid": {"omega_m": om.tolist(), "sigma_8": s8.tolist()},
                   "log_likelihood": ll2.tolist(), "stderr": err2.tolist(), "map": summ["map"],
                   "interval68": {p: summ[p]["interval68"] for p in ("omega_m", "sigma_8")},
                   "interval95": {p: summ[p]["interval95"] for p in ("omega_m", "sigma_8")},
-                  "levels": {k: v * temperature for k, v in summ["levels"].items()},  # raw log L units
-                  "truth": truth}
+                  "levels": summ["levels"], "truth": truth}
     else:
         i = 0 if args.param == "omega_m" else 1
-        summ = summarize_profile(grid[:, i], ll / temperature)
+        summ = summarize_profile(grid[:, i], ll, temperature=temperature)
         result = {"param": args.param, "grid": grid[:, i].tolist(), "log_likelihood": ll.tolist(),
                   "stderr": err.tolist(), "map": summ["map"], "interval68": summ["interval68"],
                   "interval95": summ["interval95"], "truth": None if truth is None else truth[i],

@@ -97,20 +97,21 @@ def _default_loader(path: str | None, device: str | None) -> Any:
     return load_model(path=path, device=device)
 
 
-def _default_summarize(values: np.ndarray, log_likelihood: np.ndarray) -> dict | None:
+def _default_summarize(values: np.ndarray, log_likelihood: np.ndarray, temperature: float = 1.0) -> dict | None:
     try:
         from lssviewer.model.likelihood import summarize_profile
     except ImportError:
         return None
-    return summarize_profile(values, log_likelihood)
+    return summarize_profile(values, log_likelihood, temperature=temperature)
 
 
-def _default_summarize_2d(omega_m: np.ndarray, sigma_8: np.ndarray, log_likelihood: np.ndarray) -> dict | None:
+def _default_summarize_2d(omega_m: np.ndarray, sigma_8: np.ndarray, log_likelihood: np.ndarray,
+                          temperature: float = 1.0) -> dict | None:
     try:
         from lssviewer.model.likelihood import summarize_grid_2d
     except ImportError:
         return None
-    return summarize_grid_2d(omega_m, sigma_8, log_likelihood)
+    return summarize_grid_2d(omega_m, sigma_8, log_likelihood, temperature=temperature)
 
 
 class _DefaultStats:
@@ -178,7 +179,8 @@ class InferenceWorker(QtCore.QObject):
     Args:
         loader: ``loader(path, device) -> model`` implementing docs/model-api.md; default
             :func:`lssviewer.model.load_model`.
-        summarize: ``summarize(grid_values, log_likelihood) -> dict`` for 1-D profiles; default
+        summarize: ``summarize(grid_values, log_likelihood, temperature) -> dict`` for 1-D profiles
+            (temperature: the model's likelihood calibration); default
             :func:`lssviewer.model.likelihood.summarize_profile` (2-D grids use
             :func:`lssviewer.model.likelihood.summarize_grid_2d`).
         stats_backend: an object with ``compute_sets(name, {label: catalogs}, **opts)`` and
@@ -196,7 +198,7 @@ class InferenceWorker(QtCore.QObject):
     busy_changed = QtCore.Signal(bool)
 
     def __init__(self, loader: Callable[[str | None, str | None], Any] | None = None,
-                 summarize: Callable[[np.ndarray, np.ndarray], dict | None] | None = None,
+                 summarize: Callable[[np.ndarray, np.ndarray, float], dict | None] | None = None,
                  stats_backend: Any = None, state_interval: float = STATE_INTERVAL_S,
                  parent: QtCore.QObject | None = None):
         super().__init__(parent)
@@ -421,20 +423,15 @@ class InferenceWorker(QtCore.QObject):
         logl = np.array([d["log_likelihood"] for d in points])
         # a calibrated model's summaries use log L / T (the points keep the raw ELBO)
         temperature = float(getattr(model, "temperature", 1.0))
-        logl = logl / temperature
         try:
             if axis is not None and len(points) == len(p["grid"]):
-                summary = self._summarize(np.array([d["theta"][axis] for d in points]), logl)
+                summary = self._summarize(np.array([d["theta"][axis] for d in points]), logl, temperature)
             elif meta.get("mode") == "grid" and len(points) == len(p["grid"]):
                 om, s8 = np.asarray(meta["omega_m"]), np.asarray(meta["sigma_8"])
                 # grid rows run over sigma_8 (slow) and omega_m (fast): L[i_s8, j_om] -> [j_om, i_s8]
-                summary = _default_summarize_2d(om, s8, logl.reshape(len(s8), len(om)).T)
-                if summary and "levels" in summary:  # contour levels in units of the raw log L
-                    summary["levels"] = {k: float(v) * temperature for k, v in summary["levels"].items()}
+                summary = _default_summarize_2d(om, s8, logl.reshape(len(s8), len(om)).T, temperature)
         except Exception as exc:  # noqa: BLE001 - the points are still worth showing
             summary = {"error": error_message(exc)}
-        if isinstance(summary, dict) and "error" not in summary:
-            summary["temperature"] = temperature
         return {"points": points, "summary": summary, "meta": p["meta"]}
 
     def _run_stats(self, req: Request) -> dict:
@@ -479,7 +476,7 @@ class InferenceWorker(QtCore.QObject):
             done.append(name)
         grid = np.linspace(0.0, 1.0, 5)
         try:  # the first call also builds scipy's distribution objects
-            self._summarize(grid, -((grid - 0.5) ** 2))
+            self._summarize(grid, -((grid - 0.5) ** 2), 1.0)
             _default_summarize_2d(grid, grid, -np.add.outer((grid - 0.5) ** 2, (grid - 0.5) ** 2))
         except Exception:  # noqa: BLE001 - a warm-up failure only costs speed later
             pass

@@ -242,7 +242,8 @@ class DiffusionModel:
         log_jac = self.transform.log_jacobian(self.n_halos, theta_unit if self.transform.conditional else None)
 
         def generate() -> Iterator[ScanPoint]:
-            for i, ll, err in elbo_scan(self.vdm, x, self._theta_unit(grid), n_noise=n_noise, seed=seed,
+            th = torch.as_tensor(theta_unit, dtype=torch.float32, device=self.device)
+            for i, ll, err in elbo_scan(self.vdm, x, th, n_noise=n_noise, seed=seed,
                                         batch_size=batch_size, antithetic=antithetic, log_jacobian=log_jac,
                                         cancel=cancel):
                 yield ScanPoint(index=i, theta=(float(grid[i, 0]), float(grid[i, 1])), log_likelihood=ll,

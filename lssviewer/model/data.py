@@ -127,6 +127,7 @@ class BatchSource:
                  device: torch.device, symmetries: bool = True, shifts: bool = True):
         self.raw = torch.as_tensor(raw, dtype=torch.float32, device=device)
         self.theta = torch.as_tensor(theta_unit, dtype=torch.float32, device=device)
+        self.theta_cpu = np.asarray(theta_unit, dtype=np.float64)  # for the standardisation: no device sync
         self.transform = transform
         self.device = device
         self.symmetries = symmetries
@@ -137,7 +138,7 @@ class BatchSource:
 
     def draw(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(x standardised (B, N, 7), theta in [0, 1]^2 (B, 2)) for a global batch of B boxes."""
-        idx = torch.randint(0, len(self.raw), (batch,), generator=generator).to(self.device)
+        idx_cpu = torch.randint(0, len(self.raw), (batch,), generator=generator)
+        idx = idx_cpu.to(self.device)
         raw = augment(self.raw[idx], generator, symmetries=self.symmetries, shifts=self.shifts)
-        theta = self.theta[idx]
-        return self.transform.standardise(raw, theta), theta
+        return self.transform.standardise(raw, self.theta_cpu[idx_cpu.numpy()]), self.theta[idx]

@@ -71,13 +71,10 @@ def raw_to_physical(raw: np.ndarray, box_size: float) -> np.ndarray:
     return out
 
 
-def theta_monomials(theta_unit: Any, degree: int) -> Any:
+def theta_monomials(theta_unit: np.ndarray, degree: int) -> np.ndarray:
     """(..., M) monomials a^i b^j (i + j <= degree, ordered by total degree) of theta_unit (..., 2)."""
     a, b = theta_unit[..., 0], theta_unit[..., 1]
-    cols = [a**i * b**(k - i) for k in range(degree + 1) for i in range(k, -1, -1)]
-    if isinstance(theta_unit, torch.Tensor):
-        return torch.stack(cols, dim=-1)
-    return np.stack(cols, axis=-1)
+    return np.stack([a**i * b**(k - i) for k in range(degree + 1) for i in range(k, -1, -1)], axis=-1)
 
 
 def n_monomials(degree: int) -> int:
@@ -149,27 +146,20 @@ class FeatureTransform:
         """(7,) standard deviations of the raw features (unconditional statistics)."""
         return np.array([UNIFORM_STD] * 3 + [self.velocity_std] * 3 + [self.mass_std])
 
-    def stats(self, theta_unit: Any = None) -> tuple[Any, Any]:
-        """(mean, std) of the raw features, (7,) or, conditional, (..., 7) for theta_unit (..., 2)
-        (numpy, or torch when theta_unit is a tensor)."""
+    def stats(self, theta_unit: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) of the raw features: (7,), or, conditional, (..., 7) for theta_unit (..., 2)
+        (numpy or torch; evaluated in float64 numpy on the CPU)."""
         if not self.conditional:
             return self.mean, self.std
         if theta_unit is None:
             raise ValueError("this model standardises features conditionally on theta: pass theta_unit")
-        is_torch = isinstance(theta_unit, torch.Tensor)
-        # in float64 on the CPU (MPS has no float64); _like moves the result to the data's device
-        th = theta_unit.detach().to("cpu", torch.float64) if is_torch else np.asarray(theta_unit, dtype=np.float64)
-        mono = theta_monomials(th, self.theta_degree)
-        coefs = (torch.as_tensor(self.theta_coefs, dtype=torch.float64) if is_torch
-                 else np.asarray(self.theta_coefs, dtype=np.float64))
-        vals = mono @ coefs.T  # (..., 3): mass mean, log mass std, log velocity std
-        exp = torch.exp if is_torch else np.exp
-        ones = (torch.ones_like if is_torch else np.ones_like)(vals[..., 0])
-        zeros = 0.0 * ones
-        cat = (lambda xs: torch.stack(xs, -1)) if is_torch else (lambda xs: np.stack(xs, -1))
-        vstd = exp(vals[..., 2])
-        mean = cat([0.5 * ones] * 3 + [zeros] * 3 + [vals[..., 0]])
-        std = cat([UNIFORM_STD * ones] * 3 + [vstd] * 3 + [exp(vals[..., 1])])
+        if isinstance(theta_unit, torch.Tensor):
+            theta_unit = theta_unit.detach().cpu().numpy()
+        mono = theta_monomials(np.asarray(theta_unit, dtype=np.float64), self.theta_degree)
+        mass_mean, log_mass_std, log_vstd = np.moveaxis(mono @ np.asarray(self.theta_coefs).T, -1, 0)
+        ones = np.ones_like(mass_mean)
+        mean = np.stack([0.5 * ones] * 3 + [0.0 * ones] * 3 + [mass_mean], axis=-1)
+        std = np.stack([UNIFORM_STD * ones] * 3 + [np.exp(log_vstd)] * 3 + [np.exp(log_mass_std)], axis=-1)
         return mean, std
 
     def standardise(self, raw: Any, theta_unit: Any = None) -> Any:
@@ -183,10 +173,6 @@ class FeatureTransform:
         return z * std + mean
 
     def _like(self, arr: Any, theta_unit: Any = None) -> tuple[Any, Any]:
-        if self.conditional and isinstance(arr, torch.Tensor) and not isinstance(theta_unit, torch.Tensor):
-            theta_unit = torch.as_tensor(np.asarray(theta_unit, dtype=np.float64))
-        elif self.conditional and not isinstance(arr, torch.Tensor) and isinstance(theta_unit, torch.Tensor):
-            theta_unit = theta_unit.detach().cpu().numpy()
         mean, std = self.stats(theta_unit)
         if self.conditional:  # (..., 7) -> (..., 1, 7): one set per catalog, shared by its halos
             mean, std = mean[..., None, :], std[..., None, :]
@@ -198,8 +184,7 @@ class FeatureTransform:
     def physical_scales(self, theta_unit: Any = None) -> np.ndarray:
         """(7,) or (..., 7) d(physical feature)/d(standardised feature): L/sqrt(12) Mpc/h, sigma_v km/s,
         sigma_m dex."""
-        _, std = self.stats(theta_unit)
-        std = np.array(std.detach().cpu().numpy() if isinstance(std, torch.Tensor) else std, dtype=np.float64)
+        std = np.array(self.stats(theta_unit)[1], dtype=np.float64)
         std[..., POS] = UNIFORM_STD * self.box_size
         return std
 

@@ -175,14 +175,14 @@ def elbo_scan(vdm: VDM, x: torch.Tensor, theta_unit: torch.Tensor, n_noise: int 
     xs = x if x.ndim == 3 else x[None]
     with torch.inference_mode():
         fixed = (vdm.reconstruction_loss(xs) + vdm.prior_loss(xs)).double().cpu().numpy()
+    fixed = np.broadcast_to(fixed, (len(theta_unit),))  # one value, or one per theta
     log_jac = np.broadcast_to(np.asarray(log_jacobian, dtype=np.float64), (len(theta_unit),))
     for start, diff in diffusion_terms(vdm, x, theta_unit, t, eps, batch_size=batch_size):
         mean = diff.double().mean(-1)
         err = stratified_stderr(diff.double(), antithetic=antithetic)
         for j in range(len(mean)):
             i = start + j
-            f = fixed[i] if len(fixed) > 1 else fixed[0]
-            yield i, float(-(f + mean[j]) + log_jac[i]), float(err[j])
+            yield i, float(-(fixed[i] + mean[j]) + log_jac[i]), float(err[j])
         if cancel is not None and cancel():
             raise Cancelled("likelihood scan cancelled")
 
@@ -260,17 +260,18 @@ def profile_interpolant(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], 
 
 
 def summarize_profile(grid_values: Sequence[float], log_likelihood: Sequence[float],
-                      levels: Sequence[float] = LEVELS) -> dict[str, Any]:
+                      levels: Sequence[float] = LEVELS, temperature: float = 1.0) -> dict[str, Any]:
     """Posterior summary of a 1-D likelihood profile under a uniform prior on the grid range.
 
     The profile is interpolated by a cubic spline onto a fine grid (:func:`profile_interpolant`). Returns
     ``map``, ``interval68`` and ``interval95`` (the connected set around the MAP with
     log L >= max - chi2_ppf(p, 1)/2, i.e. Delta = 0.5 and 1.92; an end at the grid edge means the
     interval is cut by the prior: ``truncated68`` / ``truncated95``), ``posterior_mean``,
-    ``posterior_std`` and equal-tailed ``credible68`` / ``credible95``.
+    ``posterior_std`` and equal-tailed ``credible68`` / ``credible95``. With ``temperature`` T (a
+    calibrated model, :func:`calibrate_temperature`) all of it comes from log L / T: Delta becomes T Delta.
     """
     x = np.asarray(grid_values, dtype=np.float64)
-    y = np.asarray(log_likelihood, dtype=np.float64)
+    y = np.asarray(log_likelihood, dtype=np.float64) / _check_temperature(temperature)
     if x.ndim != 1 or x.shape != y.shape or len(x) < 3:
         raise ParameterError("summarize_profile needs two 1-D arrays of equal length >= 3")
     if not np.all(np.isfinite(y)):
@@ -280,7 +281,7 @@ def summarize_profile(grid_values: Sequence[float], log_likelihood: Sequence[flo
     fine = np.linspace(x[0], x[-1], 4001)
     yf = profile_interpolant(x, y)(fine)
     imax = int(np.argmax(yf))
-    out: dict[str, Any] = {"map": float(fine[imax])}
+    out: dict[str, Any] = {"map": float(fine[imax]), "temperature": float(temperature)}
     for level in levels:
         tag = f"{round(level * 100):d}"
         thr = yf[imax] - _delta(level, 1)
@@ -336,6 +337,13 @@ def calibrate_temperature(deficits: Sequence[float], level: float = LEVELS[0]) -
     return float(max(np.quantile(d, level), 1e-6) / _delta(level, 1))
 
 
+def _check_temperature(temperature: float) -> float:
+    t = float(temperature)
+    if not (math.isfinite(t) and t > 0):
+        raise ParameterError(f"temperature must be a positive number, got {temperature!r}")
+    return t
+
+
 def _crossing(x: np.ndarray, y: np.ndarray, i: int, j: int, thr: float) -> float:
     if y[j] == y[i]:
         return float(x[i])
@@ -343,26 +351,29 @@ def _crossing(x: np.ndarray, y: np.ndarray, i: int, j: int, thr: float) -> float
 
 
 def summarize_grid_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
-                      levels: Sequence[float] = LEVELS) -> dict[str, Any]:
+                      levels: Sequence[float] = LEVELS, temperature: float = 1.0) -> dict[str, Any]:
     """Summary of a 2-D grid log L[i, j] (omega_m[i], sigma_8[j]) under a uniform prior.
 
-    Returns the grid MAP, the contour levels log L_max - chi2_ppf(p, 2)/2 (``levels``: 1.15 and 3.00
-    below the maximum for 68.27 % and 95 %), and for each parameter the summary of its profile
-    likelihood (maximum over the other parameter; 1-dof thresholds) and of its marginal posterior.
+    Returns the grid MAP, the contour levels log L_max - T chi2_ppf(p, 2)/2 in units of the given
+    log L (``levels``: 1.15 and 3.00 below the maximum for 68.27 % and 95 % when T = 1), and for each
+    parameter the summary of its profile likelihood (maximum over the other parameter; 1-dof
+    thresholds) and of its marginal posterior, all from log L / T (``temperature``).
     """
     om = np.asarray(omega_m, dtype=np.float64)
     s8 = np.asarray(sigma_8, dtype=np.float64)
-    ll = np.asarray(log_likelihood, dtype=np.float64)
+    t = _check_temperature(temperature)
+    ll = np.asarray(log_likelihood, dtype=np.float64) / t
     if ll.shape != (len(om), len(s8)):
         raise ParameterError(f"log_likelihood has shape {ll.shape}, expected {(len(om), len(s8))}")
     i, j = np.unravel_index(int(np.argmax(ll)), ll.shape)
     top = float(ll[i, j])
-    out: dict[str, Any] = {"map": [float(om[i]), float(s8[j])],
-                           "levels": {f"{round(p * 100):d}": top - _delta(p, 2) for p in levels}}
+    # contour levels in units of the given (raw) log L: max - T * chi2_ppf(p, 2) / 2
+    out: dict[str, Any] = {"map": [float(om[i]), float(s8[j])], "temperature": t,
+                           "levels": {f"{round(p * 100):d}": t * (top - _delta(p, 2)) for p in levels}}
     post = np.exp(ll - top)
     for axis, (name, values) in enumerate((("omega_m", om), ("sigma_8", s8))):
-        profile = ll.max(axis=1 - axis)
-        summary = summarize_profile(values, profile, levels)
+        profile = ll.max(axis=1 - axis) * t  # back in raw units: summarize_profile applies T itself
+        summary = summarize_profile(values, profile, levels, temperature=t)
         marginal = _trapz(post, om if axis == 1 else s8, axis=1 - axis)
         marginal_ll = np.log(np.maximum(marginal, 1e-300))
         summary["marginal"] = {k: v for k, v in summarize_profile(values, marginal_ll, levels).items()

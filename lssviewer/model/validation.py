@@ -151,7 +151,7 @@ def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int 
             hits68, hits95, widths, maps = [], [], [], []
             for prof in profs:
                 grid, ll = prof[param]
-                summ = summarize_profile(grid, ll / t)
+                summ = summarize_profile(grid, ll, temperature=t)
                 truth = prof["truth"][i]
                 hits68.append(summ["interval68"][0] <= truth <= summ["interval68"][1])
                 hits95.append(summ["interval95"][0] <= truth <= summ["interval95"][1])
