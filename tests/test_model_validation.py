@@ -52,6 +52,16 @@ def test_residuals_accept_the_right_model_and_reject_a_biased_one():
     for key in ("median_log10_mass", "sigma_v_kms"):
         assert 0.5 < good["summary"][key]["median_sd_ratio_samples_to_sims"] < 2.0, good["summary"][key]
         assert good["summary"][key]["median_abs_shift_in_sim_sd"] < 2.0, good["summary"][key]
+    # the sampler and its steps reach model.sample when given (the card's --sampler/--steps)
+    calls = []
+
+    class Recording(PoissonSampler):
+        def sample(self, om, s8, n=1, seed=0, allow_extrapolation=False, **kw):
+            calls.append(kw)
+            return super().sample(om, s8, n, seed, allow_extrapolation)
+
+    sample_vs_simulation(Recording(), fresh[:12], n_samples=2, statistics=("hmf",), method="ancestral", steps=7)
+    assert calls == [{"method": "ancestral", "steps": 7}]
     biased = sample_vs_simulation(PoissonSampler(mass_shift=0.15), fresh, n_samples=12)
     # masses 0.15 dex too high: the cumulative mass function is off by many sigma
     assert biased["summary"]["hmf"]["max_abs_sigma"] > 5

@@ -44,7 +44,8 @@ CARD_STATISTICS = ("hmf", "xi", "vpdf", "pairwise")
 
 
 def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_samples: int = 16,
-                         seed: int = 0, statistics: Sequence[str] = CARD_STATISTICS) -> dict[str, Any]:
+                         seed: int = 0, statistics: Sequence[str] = CARD_STATISTICS,
+                         method: str | None = None, steps: int | None = None) -> dict[str, Any]:
     """Residuals in sigma of samples vs fresh simulations, per cosmology and statistic.
 
     At each cosmology of ``fresh``, ``n_samples`` model samples are compared with the simulations by
@@ -60,7 +61,8 @@ def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_
     out: dict[str, Any] = {"n_cosmologies": len(groups), "statistics": list(statistics), "per_cosmology": []}
     all_res: dict[str, list[np.ndarray]] = defaultdict(list)
     for k, (theta, sims) in enumerate(sorted(groups.items())):
-        samples = model.sample(*theta, n=n_samples, seed=seed + k, allow_extrapolation=True)
+        sampler = {k_: v for k_, v in (("method", method), ("steps", steps)) if v is not None}
+        samples = model.sample(*theta, n=n_samples, seed=seed + k, allow_extrapolation=True, **sampler)
         entry: dict[str, Any] = {"omega_m": theta[0], "sigma_8": theta[1], "n_sims": len(sims),
                                  "n_samples": n_samples}
         for name in statistics:
@@ -184,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "(disjoint from them) and store it in model.json (with --write-card)")
     ap.add_argument("--fresh", help="fresh simulations (>= 16 per cosmology) for the residuals")
     ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--sampler", choices=("dpm2", "ddim", "ancestral"), help="sampler (default: the model's)")
+    ap.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
     ap.add_argument("--points", type=int, default=30)
     ap.add_argument("--n-noise", type=int, default=8)
     ap.add_argument("-o", "--output", help="write the card JSON here (default: print it)")
@@ -217,7 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         card["coverage"]["heldout_file"] = str(args.heldout)
         card["coverage"]["indices"] = idx[:n_test]
     if args.fresh:
-        card["residuals"] = sample_vs_simulation(model, hdf5.read(args.fresh), args.samples)
+        card["residuals"] = sample_vs_simulation(model, hdf5.read(args.fresh), args.samples,
+                                                 method=args.sampler, steps=args.steps)
+        card["residuals"]["sampler"] = {"method": args.sampler or model.sampler,
+                                        "steps": args.steps or model.default_steps}
     card["validation_seconds"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(card, indent=2)
     if args.output:
