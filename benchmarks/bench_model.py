@@ -31,7 +31,7 @@ from lssviewer.catalog import HaloCatalog  # noqa: E402
 from lssviewer.cosmology import Cosmology  # noqa: E402
 from lssviewer.model.api import DiffusionModel, load_model  # noqa: E402
 from lssviewer.model.features import FeatureTransform  # noqa: E402
-from lssviewer.model.likelihood import profile_1d  # noqa: E402
+from lssviewer.model.likelihood import DEFAULT_NOISE, profile_1d  # noqa: E402
 from lssviewer.model.network import NetworkConfig, count_parameters  # noqa: E402
 from lssviewer.model.vdm import VDM  # noqa: E402
 
@@ -72,7 +72,7 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(out)
 
 
-def bench_inference(model: DiffusionModel, label: str, steps_list, repeats: int, n_noise: int = 8,
+def bench_inference(model: DiffusionModel, label: str, steps_list, repeats: int, n_noise: int = DEFAULT_NOISE,
                     points: int = 30) -> list[dict]:
     rows = []
     cat = fake_catalog(model)

@@ -117,3 +117,19 @@ def test_help_of_the_model_verbs(capsys):
         assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "--allow-extrapolation" in out and "--resume" in out and "--param" in out
+
+
+def test_scan_defaults_match_the_library():
+    """The scan verb, the GUI worker and panel state their default noise draws without importing torch;
+    they must agree with the library default the model card was calibrated with."""
+    import inspect
+
+    from lssviewer.cli import build_parser
+    from lssviewer.gui.session import Session
+    from lssviewer.gui.worker import InferenceWorker
+    from lssviewer.model.likelihood import DEFAULT_NOISE
+
+    args = build_parser().parse_args(["scan", "x.h5"])
+    assert args.n_noise == DEFAULT_NOISE
+    assert Session().scan_noise == DEFAULT_NOISE
+    assert inspect.signature(InferenceWorker.scan).parameters["n_noise"].default == DEFAULT_NOISE

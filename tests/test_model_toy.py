@@ -11,7 +11,9 @@ Tolerances (sigma = half width of the exact 68 % interval):
 * ELBO - log L is constant to within 3 nats (max - min) over the grid points where the exact
   log L is within 8 nats of its maximum (about +-4 sigma). A residual that varies linearly by 3 nats
   across +-4 sigma moves the maximum by 3/8 sigma, so this keeps the ELBO posterior within ~0.4 sigma
-  of the exact one. The ELBO is evaluated with 64 antithetic noise draws; the seed-to-seed scatter
+  of the exact one. The ELBO is evaluated with 64 antithetic noise draws (not the scan default: on
+  these iid-Gaussian toy halos the eps-odd noise dominates, which antithetic pairs cancel, whereas
+  on the built-in model the number of distinct times matters more); the seed-to-seed scatter
   of the residual shape is ~0.2 nats (measured), so the bound is dominated by model error (1-2 nats
   observed), not by Monte Carlo noise.
 * |posterior mean(ELBO) - posterior mean(exact)| <= 0.5 exact posterior std, and |MAP(ELBO) - truth| <=
@@ -69,7 +71,7 @@ def test_elbo_profiles_track_the_exact_likelihood(model, truth):
         cat = toy_catalog(*truth, N, rng)
         for i, param in enumerate(("omega_m", "sigma_8")):
             grid = profile_grid(model, cat, param, points=21)
-            pts = list(model.scan(cat, grid, n_noise=64, seed=1, batch_size=256))
+            pts = list(model.scan(cat, grid, n_noise=64, seed=1, batch_size=256, antithetic=True))
             elbo = np.array([p.log_likelihood for p in pts])
             exact = np.array([toy_log_likelihood(cat, *g) for g in grid])
             near = exact >= exact.max() - 8.0

@@ -14,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="profile in one parameter (the other at the catalog's truth, or the prior centre) "
                         "or a 2-D grid")
     p.add_argument("--points", type=int, help="grid points per parameter (default 30; 15 for both)")
-    p.add_argument("--n-noise", type=int, default=8, help="noise draws per grid point (even; default 8)")
+    # = lssviewer.model.likelihood.DEFAULT_NOISE (not imported here: it would load torch for --help)
+    p.add_argument("--n-noise", type=int, default=16, help="noise draws (stratified times) per grid point (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the common random numbers")
     p.add_argument("--model", help="model directory (default: the built-in model)")
     p.add_argument("--device", help="cuda, mps or cpu (default: automatic)")

@@ -60,7 +60,7 @@ class Session:
     camera: list[list[float]] | None = None
     stat_samples: int = 4
     scan_points: int = 11
-    scan_noise: int = 4
+    scan_noise: int = 16
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

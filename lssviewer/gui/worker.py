@@ -229,7 +229,7 @@ class InferenceWorker(QtCore.QObject):
                                        "seed": int(seed), "steps": steps, "n": int(n), "stream": stream},
                             supersede=supersede)
 
-    def scan(self, catalog: Any, grid: np.ndarray, n_noise: int = 8, seed: int = 0,
+    def scan(self, catalog: Any, grid: np.ndarray, n_noise: int = 16, seed: int = 0,
              meta: dict | None = None) -> int:
         """Queue a likelihood scan of ``catalog`` over ``grid`` ((P, 2) of omega_m, sigma_8)."""
         grid = np.asarray(grid, dtype=float).reshape(-1, 2)

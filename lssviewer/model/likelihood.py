@@ -12,10 +12,15 @@ with K draws (t_k, eps_k):
 * *common random numbers*: the same K times and noise vectors at every theta of a scan (CM23 saw
   ~124 nats of scatter between seeds without this; with it the differences between grid points
   carry only the much smaller theta-dependent part of the noise);
-* *stratified times*: t_k = (k + u_k) / K with independent u_k, one draw per stratum, and
-  *antithetic* noise (default of :meth:`DiffusionModel.scan`): K/2 strata, each time used with
-  eps and -eps, so that the parts of the loss odd in eps cancel pairwise, which removes most of
-  the theta-dependent scatter;
+* *stratified times* (default of :meth:`DiffusionModel.scan`): t_k = (k + u_k) / K with independent
+  u_k, one draw per stratum. Optionally *antithetic* noise: K/2 strata, each time used with eps and
+  -eps, so that the parts of the loss odd in eps cancel pairwise. That wins on near-Gaussian toy
+  data, but on the built-in model the theta-dependent part of the loss lives at log-SNR -4..4 and is
+  resolved by the number of distinct times: with 8 draws the seed-to-seed scatter of sigma_8 profile
+  MAPs was 5x larger antithetic than stratified (``benchmarks/bench_scan_estimators.py``). A fixed seed
+  fixes the times, so the time-quadrature error of a scan is smooth in theta (it does not show as
+  noise in the profile) and is the same for every catalog scanned with that seed: more draws, not
+  a smoother-looking profile, is what reduces it;
 * *batched over theta*: the noisy catalogs z_k are built once and the score network is evaluated
   on (theta, k) pairs in batches.
 
@@ -58,6 +63,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _trapz = getattr(np, "trapezoid", None) or getattr(np, "trapz")  # noqa: B009 (numpy < 2: trapz only)
 PARAMS = ("omega_m", "sigma_8")
+#: Noise draws per ELBO evaluation of scans (stratified times): a 30-point profile of the built-in model
+#: moves between seeds by 0.0028 in sigma_8 with 16, 0.0070 with 8 (benchmarks/bench_scan_estimators.py).
+DEFAULT_NOISE = 16
 LEVELS = (0.6827, 0.95)
 
 
@@ -162,7 +170,7 @@ def diffusion_terms(vdm: VDM, x: torch.Tensor, theta_unit: torch.Tensor, t: torc
         yield start, 0.5 * dgamma[None, :] * err
 
 
-def elbo_scan(vdm: VDM, x: torch.Tensor, theta_unit: torch.Tensor, n_noise: int = 8, seed: int = 0,
+def elbo_scan(vdm: VDM, x: torch.Tensor, theta_unit: torch.Tensor, n_noise: int = DEFAULT_NOISE, seed: int = 0,
               batch_size: int = 8, antithetic: bool = False, log_jacobian: float | Sequence[float] = 0.0,
               cancel: Callable[[], bool] | None = None) -> Iterator[tuple[int, float, float]]:
     """Stream (index, ELBO, stderr) for one standardised catalog over theta_unit (P, 2).
@@ -215,7 +223,7 @@ def profile_grid(model: DiffusionModel, catalog: HaloCatalog, param: str, points
 
 
 def profile_1d(model: DiffusionModel, catalog: HaloCatalog, param: str = "omega_m", points: int = 30,
-               n_noise: int = 8, seed: int = 0, other: float | None = None,
+               n_noise: int = DEFAULT_NOISE, seed: int = 0, other: float | None = None,
                cancel: Callable[[], bool] | None = None, **kwargs: Any) -> Iterator[ScanPoint]:
     """ELBO along one parameter over the prior range, the other fixed (truth, or prior centre)."""
     grid = profile_grid(model, catalog, param, points, other)
@@ -228,8 +236,9 @@ def grid_2d_axes(model: DiffusionModel, points: int | tuple[int, int] = 15) -> t
     return np.linspace(b[0, 0], b[0, 1], p1), np.linspace(b[1, 0], b[1, 1], p2)
 
 
-def grid_2d(model: DiffusionModel, catalog: HaloCatalog, points: int | tuple[int, int] = 15, n_noise: int = 8,
-            seed: int = 0, cancel: Callable[[], bool] | None = None, **kwargs: Any) -> Iterator[ScanPoint]:
+def grid_2d(model: DiffusionModel, catalog: HaloCatalog, points: int | tuple[int, int] = 15,
+            n_noise: int = DEFAULT_NOISE, seed: int = 0, cancel: Callable[[], bool] | None = None,
+            **kwargs: Any) -> Iterator[ScanPoint]:
     """ELBO on a (P1 x P2) grid over the prior box; ScanPoint.index = i * P2 + j (omega_m index i)."""
     om, s8 = grid_2d_axes(model, points)
     grid = np.array([(a, b) for a in om for b in s8], dtype=np.float64)

@@ -11,6 +11,9 @@ statistics of samples against fresh simulations.
   (:func:`lssviewer.model.likelihood.calibrate_temperature`) fitted on N further held-out boxes, disjoint
   from the coverage boxes; the coverage is then reported raw and calibrated (log L / T), so the card shows
   both how sharp the ELBO is on its own and whether the calibrated intervals hold on unseen boxes.
+* **theta information** (``--information``): how much of the profiles' theta-dependence comes from the
+  score network's theta input and how much from the theta-dependent standardisation, and the MAP errors
+  of a Gaussian baseline that uses the standardisation alone (:func:`theta_information`).
 * **residuals** (``--fresh``: >= 16 simulations at each of >= 5 cosmologies): at each cosmology,
   the same number of model samples; per bin of each statistic, (mean_samples - mean_sims) /
   sqrt(var_sims / n_sims + var_samples / n_samples), reported as the fraction of bins within 2 and
@@ -33,10 +36,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from lssviewer.catalog import HaloCatalog
 from lssviewer.model.api import DiffusionModel
-from lssviewer.model.likelihood import PARAMS, calibrate_temperature, profile_1d, summarize_profile, truth_deficit
+from lssviewer.model.data import theta_to_unit
+from lssviewer.model.likelihood import (
+    DEFAULT_NOISE,
+    PARAMS,
+    calibrate_temperature,
+    elbo_scan,
+    profile_1d,
+    profile_grid,
+    summarize_profile,
+    truth_deficit,
+)
 
 # ------------------------------------------------------------------------------------ residuals
 #: Statistics of the model card (names of :mod:`lssviewer.stats`).
@@ -107,7 +121,7 @@ def _mean_sd(values: Sequence[float]) -> list[float]:
 
 
 # ------------------------------------------------------------------------------------ coverage
-def profiles(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int = 30, n_noise: int = 8,
+def profiles(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int = 30, n_noise: int = DEFAULT_NOISE,
              seed: int = 0) -> list[dict[str, Any]]:
     """1-D ELBO profiles of each box in Omega_m (sigma_8 at its truth) and in sigma_8 (Omega_m at its truth).
 
@@ -124,7 +138,7 @@ def profiles(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int = 
     return out
 
 
-def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int = 30, n_noise: int = 8,
+def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int = 30, n_noise: int = DEFAULT_NOISE,
                 seed: int = 0) -> dict[str, Any]:
     """Fit the likelihood temperature on ``boxes`` (both parameters' profiles pooled)."""
     deficits = [truth_deficit(*prof[param], prof["truth"][i])
@@ -136,12 +150,106 @@ def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int
                                        for q in (0.5, 0.68, 0.95)}}
 
 
-def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int = 30, n_noise: int = 8,
-             seed: int = 0) -> dict[str, Any]:
+def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs: Sequence[dict[str, Any]],
+                      n_noise: int = DEFAULT_NOISE, seed: int = 0) -> dict[str, Any]:
+    """Where the theta-dependence of the likelihood comes from, on the boxes of ``profs`` (:func:`profiles`).
+
+    * ``range_nats``: median over boxes of max - min of the full log L profile over the prior;
+    * ``network_theta_only_range_nats``: the same with the catalog standardised at its true theta and
+      only the score network's theta input varying (for a model with theta-dependent standardisation the
+      rest of the dependence enters through the standardisation of the velocities and log masses; a
+      network that has learned field-level information, such as the clustering amplitude, makes this
+      large);
+    * ``gaussian_baseline``: MAP errors and raw 68 % coverage of the simplest likelihood the standardisation
+      alone gives, independent standard normal standardised velocities and log masses (plus the
+      Jacobian): the number the diffusion model's profile should beat.
+
+    :func:`coverage` adds ``marginals`` (:func:`marginal_offsets`, on the first 10 boxes).
+    """
+    net_range: dict[str, list[float]] = defaultdict(list)
+    full_range: dict[str, list[float]] = defaultdict(list)
+    base: dict[str, dict[str, list[float]]] = {p: defaultdict(list) for p in PARAMS}
+    for cat, prof in zip(boxes, profs, strict=True):
+        cat = cat.top_n(model.n_halos) if cat.n_halos > model.n_halos else cat
+        truth = prof["truth"]
+        true_unit = theta_to_unit(np.array([truth]), model.prior)
+        x_true = model._standardised(cat, true_unit if model.transform.conditional else None)
+        x_true = x_true[0] if x_true.ndim == 3 else x_true
+        for i, param in enumerate(PARAMS):
+            full_range[param].append(float(np.ptp(prof[param][1])))
+            grid = profile_grid(model, cat, param, len(prof[param][0]))
+            unit = theta_to_unit(grid, model.prior)
+            th = torch.as_tensor(unit, dtype=torch.float32, device=model.device)
+            ll = [v for _, v, _ in elbo_scan(model.vdm, x_true, th, n_noise=n_noise, seed=seed)]
+            net_range[param].append(float(np.ptp(ll)))
+            if model.transform.conditional:
+                x = model._standardised(cat, unit).double().cpu().numpy()
+                jac = model.transform.log_jacobian(model.n_halos, unit)
+                gauss = -0.5 * np.sum(x[..., 3:] ** 2, axis=(1, 2)) + jac
+                summ = summarize_profile(grid[:, i], gauss)
+                base[param]["map_error"].append(summ["map"] - truth[i])
+                base[param]["hit68"].append(float(summ["interval68"][0] <= truth[i] <= summ["interval68"][1]))
+    out: dict[str, Any] = {
+        "n_boxes": len(profs),
+        "range_nats": {p: round(float(np.median(v)), 1) for p, v in full_range.items()},
+        "network_theta_only_range_nats": {p: round(float(np.median(v)), 1) for p, v in net_range.items()}}
+    if model.transform.conditional:
+        out["gaussian_baseline"] = {
+            p: {"median_abs_map_error": round(float(np.median(np.abs(v["map_error"]))), 4),
+                "mean_map_error": round(float(np.mean(v["map_error"])), 4),
+                "coverage68": round(float(np.mean(v["hit68"])), 3)} for p, v in base.items()}
+    return out
+
+
+def marginal_offsets(model: DiffusionModel, boxes: Sequence[HaloCatalog], n_noise: int = 64, seed: int = 0,
+                     points: int = 13) -> dict[str, Any]:
+    """Does the ELBO put the velocity scale and the mass scale of a catalog where the data are?
+
+    For each box, standardised at its true theta: the ELBO (+ Jacobian) of the catalog with its standardised
+    velocities divided by a (a in [0.8, 1.25], log-spaced) and, separately, with its standardised log masses
+    shifted by d (|d| <= 0.3 standard deviations). A Gaussian N(0, 1) model is maximised at a = rms of the
+    velocities and d = -mean of the log masses; a network whose marginals match the data puts its maxima
+    there too. Reported (medians over boxes): ``velocity_scale_ratio`` = ELBO's best a / rms (> 1: the ELBO
+    prefers smaller velocities than the data's) and ``log_mass_offset_dex`` = (ELBO's best d - Gaussian's)
+    x std of log M (< 0: it prefers lighter halos). Both enter the theta profiles through the conditional
+    standardisation. ``n_noise`` stratified draws: the time quadrature must resolve log-SNR -4..4.
+    """
+    ratios, offsets = [], []
+    a = np.exp(np.linspace(np.log(0.8), np.log(1.25), points))
+    d = np.linspace(-0.3, 0.3, points)
+    for cat in boxes:
+        cat = cat.top_n(model.n_halos) if cat.n_halos > model.n_halos else cat
+        unit = theta_to_unit(np.array([[cat.omega_m, cat.sigma_8]]), model.prior)
+        x0 = model._standardised(cat, unit if model.transform.conditional else None)
+        x0 = (x0[0] if x0.ndim == 3 else x0).double().cpu().numpy()
+        th = torch.as_tensor(np.repeat(unit, points, axis=0), dtype=torch.float32, device=model.device)
+        xv = np.repeat(x0[None], points, axis=0)
+        xv[:, :, 3:6] /= a[:, None, None]
+        xm = np.repeat(x0[None], points, axis=0)
+        xm[:, :, 6] += d[:, None]
+        best = []
+        for xs, grid, jac in ((xv, np.log(a), -3.0 * model.n_halos * np.log(a)), (xm, d, 0.0)):
+            xt = torch.as_tensor(xs, dtype=torch.float32, device=model.device)
+            ll = [v for _, v, _ in elbo_scan(model.vdm, xt, th, n_noise=n_noise, seed=seed, log_jacobian=jac)]
+            best.append(summarize_profile(grid, ll)["map"])
+        ratios.append(float(np.exp(best[0]) / np.sqrt(np.mean(x0[:, 3:6] ** 2))))
+        scales = model.transform.physical_scales(unit if model.transform.conditional else None)
+        mass_std = float(np.ravel(scales[..., 6])[0])
+        offsets.append((best[1] + float(x0[:, 6].mean())) * mass_std)
+    return {"n_boxes": len(ratios), "n_noise": n_noise,
+            "velocity_scale_ratio": round(float(np.median(ratios)), 4),
+            "velocity_scale_ratio_range": [round(float(min(ratios)), 4), round(float(max(ratios)), 4)],
+            "log_mass_offset_dex": round(float(np.median(offsets)), 4),
+            "log_mass_offset_dex_range": [round(float(min(offsets)), 4), round(float(max(offsets)), 4)]}
+
+
+def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int = 30, n_noise: int = DEFAULT_NOISE,
+             seed: int = 0, information: bool = False) -> dict[str, Any]:
     """Fraction of held-out boxes whose 68 % / 95 % profile intervals contain the truth, per parameter.
 
     With a calibrated model (``model.temperature != 1``) both the raw ELBO intervals (``raw``) and the
-    calibrated ones (``calibrated``, log L / T) are reported, from the same profiles.
+    calibrated ones (``calibrated``, log L / T) are reported, from the same profiles. ``information``
+    adds :func:`theta_information` on the same boxes (one more profile per box and parameter).
     """
     out: dict[str, Any] = {"n_boxes": len(heldout), "points": points, "n_noise": n_noise}
     temperature = float(getattr(model, "temperature", 1.0))
@@ -167,6 +275,9 @@ def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int 
                           "median_abs_map_error": round(float(np.median(np.abs(maps))), 4),
                           "mean_map_error": round(float(np.mean(maps)), 4)}
         out[tag] = res
+    if information:
+        out["theta_information"] = theta_information(model, heldout, profs, n_noise, seed)
+        out["theta_information"]["marginals"] = marginal_offsets(model, heldout[:10], seed=seed)
     return out
 
 
@@ -188,8 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--sampler", choices=("dpm2", "ddim", "ancestral"), help="sampler (default: the model's)")
     ap.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
+    ap.add_argument("--information", action="store_true",
+                    help="with --heldout: also where the likelihood's theta-dependence comes from (network vs "
+                         "standardisation) and a Gaussian baseline (one more profile per box and parameter)")
     ap.add_argument("--points", type=int, default=30)
-    ap.add_argument("--n-noise", type=int, default=8)
+    ap.add_argument("--n-noise", type=int, default=DEFAULT_NOISE)
     ap.add_argument("-o", "--output", help="write the card JSON here (default: print it)")
     ap.add_argument("--write-card", action="store_true", help="store it as card.json in the model directory")
     args = ap.parse_args(argv)
@@ -217,7 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             card["calibration"] = cal
             if args.write_card and model.path is not None:
                 write_calibration(model.path, cal)
-        card["coverage"] = coverage(model, hdf5.read(args.heldout, idx[:n_test]), args.points, args.n_noise)
+        card["coverage"] = coverage(model, hdf5.read(args.heldout, idx[:n_test]), args.points, args.n_noise,
+                                    information=args.information)
         card["coverage"]["heldout_file"] = str(args.heldout)
         card["coverage"]["indices"] = idx[:n_test]
     if args.fresh:
