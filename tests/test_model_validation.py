@@ -121,8 +121,16 @@ def test_temperature_calibrates_an_over_confident_likelihood_on_other_boxes():
     # the 68th percentile of 300 chi2_1 deficits has a relative sd of ~9 %; 3 sd
     assert abs(cal["temperature"] - 4.0) < 4.0 * 0.27, cal
     assert cal["n_profiles"] == 300
+    # each parameter alone: 150 deficits, relative sd of the 68th percentile ~13 %; 3 sd
+    for p in ("omega_m", "sigma_8"):
+        assert abs(cal["per_parameter"][p]["temperature"] - 4.0) < 4.0 * 0.39, cal
     model = GaussianLikelihoodModel(sig, rng, width=sig / 2, temperature=cal["temperature"])
     res = coverage(model, _boxes(rng, 300), points=61)
+    per_box = res["per_box"]
+    assert len(per_box["truth"]) == len(per_box["map_sigma_8"]) == len(per_box["deficit_nats_omega_m"]) == 300
+    # the raw truth deficits of a 4x too sharp Gaussian likelihood are 4 x chi2_1 / 2: median 4 x 0.2275;
+    # the median of 300 has a relative sd of ~13 %: 3 sd
+    assert abs(np.median(per_box["deficit_nats_sigma_8"]) / (4 * 0.2275) - 1) < 0.4, per_box
     for p in ("omega_m", "sigma_8"):
         assert abs(res["raw"][p]["coverage68"] - 0.383) < 0.085, res  # 3 binomial sd (2.8 %)
         assert abs(res["calibrated"][p]["coverage68"] - 0.6827) < 0.1, res  # 3 sd incl. the error of T

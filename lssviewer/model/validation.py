@@ -140,14 +140,24 @@ def profiles(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int = 
 
 def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int = 30, n_noise: int = DEFAULT_NOISE,
                 seed: int = 0) -> dict[str, Any]:
-    """Fit the likelihood temperature on ``boxes`` (both parameters' profiles pooled)."""
-    deficits = [truth_deficit(*prof[param], prof["truth"][i])
-                for prof in profiles(model, boxes, points, n_noise, seed) for i, param in enumerate(PARAMS)]
+    """Fit the likelihood temperature on ``boxes`` (both parameters' profiles pooled).
+
+    ``per_parameter`` also gives the temperature each parameter's profiles alone would give (reported,
+    not used: one temperature keeps 2-D contours and 1-D profiles of one model consistent).
+    """
+    profs = profiles(model, boxes, points, n_noise, seed)
+    by_param = {param: [truth_deficit(*prof[param], prof["truth"][i]) for prof in profs]
+                for i, param in enumerate(PARAMS)}
+    deficits = [d for param in PARAMS for d in by_param[param]]
     t = calibrate_temperature(deficits)
+
+    def quantiles(values: Sequence[float]) -> dict[str, float]:
+        return {f"{q:g}": round(float(np.quantile(values, q)), 2) for q in (0.5, 0.68, 0.95)}
+
     return {"temperature": float(f"{t:.4g}"), "n_boxes": len(boxes), "n_profiles": len(deficits), "points": points,
-            "n_noise": n_noise, "seed": seed,
-            "deficit_quantiles_nats": {f"{q:g}": round(float(np.quantile(deficits, q)), 2)
-                                       for q in (0.5, 0.68, 0.95)}}
+            "n_noise": n_noise, "seed": seed, "deficit_quantiles_nats": quantiles(deficits),
+            "per_parameter": {param: {"temperature": float(f"{calibrate_temperature(v):.4g}"),
+                                      "deficit_quantiles_nats": quantiles(v)} for param, v in by_param.items()}}
 
 
 def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs: Sequence[dict[str, Any]],
@@ -255,6 +265,12 @@ def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int 
     temperature = float(getattr(model, "temperature", 1.0))
     profs = profiles(model, heldout, points, n_noise, seed)
     variants = {"raw": 1.0} if temperature == 1.0 else {"raw": 1.0, "calibrated": temperature}
+    # per box, for later analysis (e.g. a bias that depends on the truth): truth, raw MAP, truth's deficit
+    out["per_box"] = {"truth": [[round(v, 5) for v in prof["truth"]] for prof in profs],
+                      **{f"map_{param}": [round(float(summarize_profile(*prof[param])["map"]), 5) for prof in profs]
+                         for param in PARAMS},
+                      **{f"deficit_nats_{param}": [round(truth_deficit(*prof[param], prof["truth"][i]), 3)
+                                                   for prof in profs] for i, param in enumerate(PARAMS)}}
     for tag, t in variants.items():
         res: dict[str, Any] = {"temperature": t}
         for i, param in enumerate(PARAMS):
