@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("-o", "--output", default=str(HERE / "results/bench_scan_estimators.json"))
     args = ap.parse_args(argv)
+    if args.seeds < 2:
+        ap.error("--seeds must be >= 2 (the seed-to-seed spread needs two)")
     torch.set_num_threads(args.threads)
     model = load_model(args.model)
     idx = list(model.meta["data"]["val_indices"])[: args.boxes]

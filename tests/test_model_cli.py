@@ -120,7 +120,7 @@ def test_help_of_the_model_verbs(capsys):
 
 
 def test_scan_defaults_match_the_library():
-    """The scan verb, the GUI worker and panel state their default noise draws without importing torch;
+    """The scan verb, the GUI worker and session state their default noise draws without importing torch;
     they must agree with the library default the model card was calibrated with."""
     import inspect
 

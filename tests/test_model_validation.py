@@ -118,12 +118,12 @@ def test_temperature_calibrates_an_over_confident_likelihood_on_other_boxes():
     rng = np.random.default_rng(7)
     sig = np.array([0.03, 0.02])
     cal = calibration(GaussianLikelihoodModel(sig, rng, width=sig / 2), _boxes(rng, 150), points=61)
-    # the 68th percentile of 300 chi2_1 deficits has a relative sd of ~9 %; 3 sd
+    # the 68th percentile of 300 chi2_1 deficits has a relative sd of ~11 %; 0.27 is ~2.4 sd
     assert abs(cal["temperature"] - 4.0) < 4.0 * 0.27, cal
     assert cal["n_profiles"] == 300
-    # each parameter alone: 150 deficits, relative sd of the 68th percentile ~13 %; 3 sd
+    # each parameter alone: 150 deficits, relative sd of the 68th percentile of chi2_1 ~16 %; 3 sd
     for p in ("omega_m", "sigma_8"):
-        assert abs(cal["per_parameter"][p]["temperature"] - 4.0) < 4.0 * 0.39, cal
+        assert abs(cal["per_parameter"][p]["temperature"] - 4.0) < 4.0 * 0.47, cal
     model = GaussianLikelihoodModel(sig, rng, width=sig / 2, temperature=cal["temperature"])
     res = coverage(model, _boxes(rng, 300), points=61)
     per_box = res["per_box"]

@@ -91,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
                   "interval95": summ["interval95"], "truth": None if truth is None else truth[i],
                   "fixed": {("sigma_8" if i == 0 else "omega_m"): float(grid[0, 1 - i])},
                   "posterior_mean": summ["posterior_mean"], "posterior_std": summ["posterior_std"]}
+    # T was fitted with a given number of noise draws (the estimator's own error is part of what it absorbs)
+    cal_noise = model.meta.get("calibration", {}).get("n_noise")
     result.update(n_noise=args.n_noise, seed=args.seed, model=str(model.path), n_halos=model.n_halos,
-                  temperature=temperature)
+                  temperature=temperature, calibration_n_noise=cal_noise)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -112,4 +114,7 @@ def run(args: argparse.Namespace) -> int:
               f"truth {result['truth']}")
     if temperature != 1.0:
         print(f"(intervals from log L / {temperature:.3g}: the model's likelihood calibration; --uncalibrated for raw)")
+        if cal_noise is not None and int(cal_noise) != args.n_noise:
+            print(f"(the calibration was fitted with --n-noise {cal_noise}; with {args.n_noise} the intervals are "
+                  "approximate)")
     return 0

@@ -869,8 +869,9 @@ class MainWindow(QtWidgets.QMainWindow):
             if value is not None and combo.findText(str(value)) >= 0:
                 with QtCore.QSignalBlocker(combo):
                     combo.setCurrentText(str(value))
+        # "scan/draws" (not the older "scan/noise", saved under the former default of 4 antithetic draws)
         for key, box in (("stats/k", self.stats_panel.k), ("scan/points", self.likelihood_panel.points),
-                         ("scan/noise", self.likelihood_panel.noise), ("sampler/steps", c.steps)):
+                         ("scan/draws", self.likelihood_panel.noise), ("sampler/steps", c.steps)):
             value = s.value(key)
             if value is not None:
                 with QtCore.QSignalBlocker(box):
@@ -887,7 +888,7 @@ class MainWindow(QtWidgets.QMainWindow):
             s.setValue(key, combo.currentText())
         s.setValue("stats/k", self.stats_panel.k.value())
         s.setValue("scan/points", self.likelihood_panel.points.value())
-        s.setValue("scan/noise", self.likelihood_panel.noise.value())
+        s.setValue("scan/draws", self.likelihood_panel.noise.value())
         s.setValue("sampler/steps", c.steps.value())
         s.sync()
 

@@ -66,6 +66,8 @@ PARAMS = ("omega_m", "sigma_8")
 #: Noise draws per ELBO evaluation of scans (stratified times): a 30-point profile of the built-in model
 #: moves between seeds by 0.0028 in sigma_8 with 16, 0.0070 with 8 (benchmarks/bench_scan_estimators.py).
 DEFAULT_NOISE = 16
+#: Fewest truth deficits (held-out profiles) :func:`calibrate_temperature` accepts.
+MIN_DEFICITS = 10
 LEVELS = (0.6827, 0.95)
 
 
@@ -341,8 +343,8 @@ def calibrate_temperature(deficits: Sequence[float], level: float = LEVELS[0]) -
     truth inside its interval. T > 1 widens over-confident intervals, T < 1 narrows under-confident ones.
     """
     d = np.asarray(deficits, dtype=np.float64)
-    if d.ndim != 1 or len(d) < 10 or not np.all(np.isfinite(d)):
-        raise ParameterError("calibration needs >= 10 finite truth deficits")
+    if d.ndim != 1 or len(d) < MIN_DEFICITS or not np.all(np.isfinite(d)):
+        raise ParameterError(f"calibration needs >= {MIN_DEFICITS} finite truth deficits")
     return float(max(np.quantile(d, level), 1e-6) / _delta(level, 1))
 
 

@@ -43,6 +43,7 @@ from lssviewer.model.api import DiffusionModel
 from lssviewer.model.data import theta_to_unit
 from lssviewer.model.likelihood import (
     DEFAULT_NOISE,
+    MIN_DEFICITS,
     PARAMS,
     calibrate_temperature,
     elbo_scan,
@@ -143,7 +144,8 @@ def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int
     """Fit the likelihood temperature on ``boxes`` (both parameters' profiles pooled).
 
     ``per_parameter`` also gives the temperature each parameter's profiles alone would give (reported,
-    not used: one temperature keeps 2-D contours and 1-D profiles of one model consistent).
+    not used: one temperature keeps 2-D contours and 1-D profiles of one model consistent; None with fewer
+    than 10 boxes).
     """
     profs = profiles(model, boxes, points, n_noise, seed)
     by_param = {param: [truth_deficit(*prof[param], prof["truth"][i]) for prof in profs]
@@ -156,8 +158,14 @@ def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int
 
     return {"temperature": float(f"{t:.4g}"), "n_boxes": len(boxes), "n_profiles": len(deficits), "points": points,
             "n_noise": n_noise, "seed": seed, "deficit_quantiles_nats": quantiles(deficits),
-            "per_parameter": {param: {"temperature": float(f"{calibrate_temperature(v):.4g}"),
-                                      "deficit_quantiles_nats": quantiles(v)} for param, v in by_param.items()}}
+            "per_parameter": {param: ({"temperature": float(f"{calibrate_temperature(v):.4g}"),
+                                       "deficit_quantiles_nats": quantiles(v)} if len(v) >= MIN_DEFICITS else None)
+                              for param, v in by_param.items()}}
+
+
+def _batch(model: DiffusionModel) -> int:
+    """Network evaluations per forward pass, as :meth:`DiffusionModel.scan` chooses them."""
+    return 8 if model.device == "cpu" else 256
 
 
 def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs: Sequence[dict[str, Any]],
@@ -169,7 +177,7 @@ def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs
       only the score network's theta input varying (for a model with theta-dependent standardisation the
       rest of the dependence enters through the standardisation of the velocities and log masses; a
       network that has learned field-level information, such as the clustering amplitude, makes this
-      large);
+      large; for a model with fixed standardisation it equals ``range_nats``);
     * ``gaussian_baseline``: MAP errors and raw 68 % coverage of the simplest likelihood the standardisation
       alone gives, independent standard normal standardised velocities and log masses (plus the
       Jacobian): the number the diffusion model's profile should beat.
@@ -190,8 +198,12 @@ def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs
             grid = profile_grid(model, cat, param, len(prof[param][0]))
             unit = theta_to_unit(grid, model.prior)
             th = torch.as_tensor(unit, dtype=torch.float32, device=model.device)
-            ll = [v for _, v, _ in elbo_scan(model.vdm, x_true, th, n_noise=n_noise, seed=seed)]
-            net_range[param].append(float(np.ptp(ll)))
+            if model.transform.conditional:
+                ll = [v for _, v, _ in elbo_scan(model.vdm, x_true, th, n_noise=n_noise, seed=seed,
+                                                 batch_size=_batch(model))]
+                net_range[param].append(float(np.ptp(ll)))
+            else:  # the standardisation does not depend on theta: the full profile is the network's alone
+                net_range[param].append(full_range[param][-1])
             if model.transform.conditional:
                 x = model._standardised(cat, unit).double().cpu().numpy()
                 jac = model.transform.log_jacobian(model.n_halos, unit)
@@ -223,8 +235,10 @@ def marginal_offsets(model: DiffusionModel, boxes: Sequence[HaloCatalog], n_nois
     prefers smaller velocities than the data's) and ``log_mass_offset_dex`` = (ELBO's best d - Gaussian's)
     x std of log M (< 0: it prefers lighter halos). Both enter the theta profiles through the conditional
     standardisation. ``n_noise`` stratified draws: the time quadrature must resolve log-SNR -4..4.
+    ``maxima_at_grid_edge`` counts scans whose maximum is the first or last grid point (the ratio or offset is
+    then only a bound).
     """
-    ratios, offsets = [], []
+    ratios, offsets, edge = [], [], 0
     a = np.exp(np.linspace(np.log(0.8), np.log(1.25), points))
     d = np.linspace(-0.3, 0.3, points)
     for cat in boxes:
@@ -240,8 +254,10 @@ def marginal_offsets(model: DiffusionModel, boxes: Sequence[HaloCatalog], n_nois
         best = []
         for xs, grid, jac in ((xv, np.log(a), -3.0 * model.n_halos * np.log(a)), (xm, d, 0.0)):
             xt = torch.as_tensor(xs, dtype=torch.float32, device=model.device)
-            ll = [v for _, v, _ in elbo_scan(model.vdm, xt, th, n_noise=n_noise, seed=seed, log_jacobian=jac)]
+            ll = [v for _, v, _ in elbo_scan(model.vdm, xt, th, n_noise=n_noise, seed=seed, log_jacobian=jac,
+                                             batch_size=_batch(model))]
             best.append(summarize_profile(grid, ll)["map"])
+            edge += int(int(np.argmax(ll)) in (0, points - 1))
         ratios.append(float(np.exp(best[0]) / np.sqrt(np.mean(x0[:, 3:6] ** 2))))
         scales = model.transform.physical_scales(unit if model.transform.conditional else None)
         mass_std = float(np.ravel(scales[..., 6])[0])
@@ -250,7 +266,8 @@ def marginal_offsets(model: DiffusionModel, boxes: Sequence[HaloCatalog], n_nois
             "velocity_scale_ratio": round(float(np.median(ratios)), 4),
             "velocity_scale_ratio_range": [round(float(min(ratios)), 4), round(float(max(ratios)), 4)],
             "log_mass_offset_dex": round(float(np.median(offsets)), 4),
-            "log_mass_offset_dex_range": [round(float(min(offsets)), 4), round(float(max(offsets)), 4)]}
+            "log_mass_offset_dex_range": [round(float(min(offsets)), 4), round(float(max(offsets)), 4)],
+            "maxima_at_grid_edge": edge}
 
 
 def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int = 30, n_noise: int = DEFAULT_NOISE,

@@ -146,7 +146,8 @@ class LikelihoodPanel(QtWidgets.QWidget):
         self.noise = QtWidgets.QSpinBox()
         self.noise.setRange(2, 256)
         self.noise.setValue(16)
-        self.noise.setToolTip("Noise draws per ELBO evaluation (more = smaller error bars, slower)")
+        self.noise.setToolTip("Noise draws per ELBO evaluation, at stratified times (16: the setting the model's "
+                              "calibration was fitted with; more = less estimator noise, slower)")
         top.addWidget(self.noise)
         top.addWidget(QtWidgets.QLabel("seed"))
         self.seed = QtWidgets.QSpinBox()
