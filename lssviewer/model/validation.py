@@ -53,6 +53,12 @@ from lssviewer.model.likelihood import (
     truth_deficit,
 )
 
+
+def _scored(model: DiffusionModel, catalog: HaloCatalog) -> HaloCatalog:
+    """The catalog as the model scores it: its ``model.n_halos`` most massive halos."""
+    return catalog.top_n(model.n_halos) if catalog.n_halos > model.n_halos else catalog
+
+
 # ------------------------------------------------------------------------------------ residuals
 #: Statistics of the model card (names of :mod:`lssviewer.stats`).
 CARD_STATISTICS = ("hmf", "xi", "vpdf", "pairwise")
@@ -71,8 +77,7 @@ def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_
 
     groups: dict[tuple[float, float], list[HaloCatalog]] = defaultdict(list)
     for c in fresh:
-        cut = c.top_n(model.n_halos) if c.n_halos > model.n_halos else c
-        groups[(round(c.omega_m, 6), round(c.sigma_8, 6))].append(cut)
+        groups[(round(c.omega_m, 6), round(c.sigma_8, 6))].append(_scored(model, c))
     out: dict[str, Any] = {"n_cosmologies": len(groups), "statistics": list(statistics), "per_cosmology": []}
     all_res: dict[str, list[np.ndarray]] = defaultdict(list)
     for k, (theta, sims) in enumerate(sorted(groups.items())):
@@ -130,7 +135,7 @@ def profiles(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int = 
     """
     out = []
     for c in boxes:
-        cat = c.top_n(model.n_halos) if c.n_halos > model.n_halos else c
+        cat = _scored(model, c)
         entry: dict[str, Any] = {"truth": (float(cat.omega_m), float(cat.sigma_8))}
         for i, param in enumerate(PARAMS):
             pts = list(profile_1d(model, cat, param, points=points, n_noise=n_noise, seed=seed))
@@ -188,29 +193,27 @@ def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs
     full_range: dict[str, list[float]] = defaultdict(list)
     base: dict[str, dict[str, list[float]]] = {p: defaultdict(list) for p in PARAMS}
     for cat, prof in zip(boxes, profs, strict=True):
-        cat = cat.top_n(model.n_halos) if cat.n_halos > model.n_halos else cat
+        cat = _scored(model, cat)
         truth = prof["truth"]
         true_unit = theta_to_unit(np.array([truth]), model.prior)
         x_true = model._standardised(cat, true_unit if model.transform.conditional else None)
         x_true = x_true[0] if x_true.ndim == 3 else x_true
         for i, param in enumerate(PARAMS):
             full_range[param].append(float(np.ptp(prof[param][1])))
+            if not model.transform.conditional:  # theta-independent standardisation: the profile is the network's
+                net_range[param].append(full_range[param][-1])
+                continue
             grid = profile_grid(model, cat, param, len(prof[param][0]))
             unit = theta_to_unit(grid, model.prior)
             th = torch.as_tensor(unit, dtype=torch.float32, device=model.device)
-            if model.transform.conditional:
-                ll = [v for _, v, _ in elbo_scan(model.vdm, x_true, th, n_noise=n_noise, seed=seed,
-                                                 batch_size=_batch(model))]
-                net_range[param].append(float(np.ptp(ll)))
-            else:  # the standardisation does not depend on theta: the full profile is the network's alone
-                net_range[param].append(full_range[param][-1])
-            if model.transform.conditional:
-                x = model._standardised(cat, unit).double().cpu().numpy()
-                jac = model.transform.log_jacobian(model.n_halos, unit)
-                gauss = -0.5 * np.sum(x[..., 3:] ** 2, axis=(1, 2)) + jac
-                summ = summarize_profile(grid[:, i], gauss)
-                base[param]["map_error"].append(summ["map"] - truth[i])
-                base[param]["hit68"].append(float(summ["interval68"][0] <= truth[i] <= summ["interval68"][1]))
+            ll = [v for _, v, _ in elbo_scan(model.vdm, x_true, th, n_noise=n_noise, seed=seed,
+                                             batch_size=_batch(model))]
+            net_range[param].append(float(np.ptp(ll)))
+            x = model._standardised(cat, unit).double().cpu().numpy()
+            gauss = -0.5 * np.sum(x[..., 3:] ** 2, axis=(1, 2)) + model.transform.log_jacobian(model.n_halos, unit)
+            summ = summarize_profile(grid[:, i], gauss)
+            base[param]["map_error"].append(summ["map"] - truth[i])
+            base[param]["hit68"].append(float(summ["interval68"][0] <= truth[i] <= summ["interval68"][1]))
     out: dict[str, Any] = {
         "n_boxes": len(profs),
         "range_nats": {p: round(float(np.median(v)), 1) for p, v in full_range.items()},
@@ -242,7 +245,7 @@ def marginal_offsets(model: DiffusionModel, boxes: Sequence[HaloCatalog], n_nois
     a = np.exp(np.linspace(np.log(0.8), np.log(1.25), points))
     d = np.linspace(-0.3, 0.3, points)
     for cat in boxes:
-        cat = cat.top_n(model.n_halos) if cat.n_halos > model.n_halos else cat
+        cat = _scored(model, cat)
         unit = theta_to_unit(np.array([[cat.omega_m, cat.sigma_8]]), model.prior)
         x0 = model._standardised(cat, unit if model.transform.conditional else None)
         x0 = (x0[0] if x0.ndim == 3 else x0).double().cpu().numpy()
@@ -283,11 +286,7 @@ def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int 
     profs = profiles(model, heldout, points, n_noise, seed)
     variants = {"raw": 1.0} if temperature == 1.0 else {"raw": 1.0, "calibrated": temperature}
     # per box, for later analysis (e.g. a bias that depends on the truth): truth, raw MAP, truth's deficit
-    out["per_box"] = {"truth": [[round(v, 5) for v in prof["truth"]] for prof in profs],
-                      **{f"map_{param}": [round(float(summarize_profile(*prof[param])["map"]), 5) for prof in profs]
-                         for param in PARAMS},
-                      **{f"deficit_nats_{param}": [round(truth_deficit(*prof[param], prof["truth"][i]), 3)
-                                                   for prof in profs] for i, param in enumerate(PARAMS)}}
+    per_box: dict[str, list] = {"truth": [[round(v, 5) for v in prof["truth"]] for prof in profs]}
     for tag, t in variants.items():
         res: dict[str, Any] = {"temperature": t}
         for i, param in enumerate(PARAMS):
@@ -300,6 +299,9 @@ def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int 
                 hits95.append(summ["interval95"][0] <= truth <= summ["interval95"][1])
                 widths.append(summ["interval68"][1] - summ["interval68"][0])
                 maps.append(summ["map"] - truth)
+                if tag == "raw":
+                    per_box.setdefault(f"map_{param}", []).append(round(float(summ["map"]), 5))
+                    per_box.setdefault(f"deficit_nats_{param}", []).append(round(truth_deficit(grid, ll, truth), 3))
             n = len(hits68)
             res[param] = {"coverage68": round(float(np.mean(hits68)), 3),
                           "coverage68_binomial_sd": round(float(np.sqrt(0.68 * 0.32 / n)), 3),
@@ -308,6 +310,7 @@ def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int 
                           "median_abs_map_error": round(float(np.median(np.abs(maps))), 4),
                           "mean_map_error": round(float(np.mean(maps)), 4)}
         out[tag] = res
+    out["per_box"] = per_box
     if information:
         out["theta_information"] = theta_information(model, heldout, profs, n_noise, seed)
         out["theta_information"]["marginals"] = marginal_offsets(model, heldout[:10], seed=seed)
