@@ -172,3 +172,78 @@ def test_conditional_standardisation_fits_polynomials_and_its_jacobian():
 
     with pytest.raises(CatalogError, match="too few distinct theta"):
         FeatureTransform.fit(raw, 250.0, np.repeat(th[:5], 12, axis=0), degree=3)
+
+
+def _box_suite(rng, n_boxes=4000, n=20):
+    """Boxes whose statistics (mass mean, log mass std, log rms velocity) are a linear function of theta plus a
+    Gaussian scatter with log standard deviations linear in theta and a fixed correlation (each box's moments
+    set exactly). Returns raw, theta, statistics, and the true sd(theta) and correlation."""
+    th = rng.uniform(0, 1, (n_boxes, 2))
+    mean = np.column_stack([13.0 + 0.5 * th[:, 0], np.log(0.3) - 0.2 * th[:, 1], np.log(300.0) + 0.4 * th[:, 1]])
+    sd = np.exp(np.column_stack([np.log(0.02) - 0.6 * th[:, 0], np.full(n_boxes, np.log(0.05)),
+                                 np.log(0.06) - 1.0 * th[:, 0] + 0.3 * th[:, 1]]))
+    corr = np.array([[1.0, 0.3, 0.5], [0.3, 1.0, 0.0], [0.5, 0.0, 1.0]])
+    stats = mean + sd * (rng.standard_normal((n_boxes, 3)) @ np.linalg.cholesky(corr).T)
+    raw = np.empty((n_boxes, n, 7))
+    raw[..., :3] = rng.uniform(0, 1, (n_boxes, n, 3))
+    m = rng.normal(size=(n_boxes, n))
+    m = (m - m.mean(1, keepdims=True)) / m.std(1, keepdims=True)
+    raw[..., 6] = stats[:, :1] + np.exp(stats[:, 1:2]) * m
+    v = rng.normal(size=(n_boxes, n, 3))
+    raw[..., 3:6] = v / np.sqrt(np.mean(v**2, axis=(1, 2), keepdims=True)) * np.exp(stats[:, 2])[:, None, None]
+    return raw, th, stats, sd, corr
+
+
+def test_box_standardisation_fits_the_scatter_of_the_box_statistics():
+    """Box standardisation: each catalog by its own statistics (theta ignored, exact zero-mean / unit-spread
+    masses and unit-rms velocities, invertible given the statistics, numpy == torch); the theta polynomials,
+    the theta-dependent scatter and the correlations are recovered; the box term is the exact Gaussian log
+    density; draws from it have that covariance.
+
+    Tolerances (4,000 boxes): log r^2 / 2 scatters by sqrt(var(log chi^2_1) / 4) = 1.11 per box, so a fitted
+    log sd has sd 1.11 / sqrt(4000) = 0.018 at the centre of the prior and sqrt(7) x that = 0.046 at a corner
+    (linear regression on a uniform square): bound 0.2 (> 4 sd); a correlation has sd ~ 1 / sqrt(4000) = 0.016,
+    bound 0.08; the fitted mean at the centre has sd ~ sd / sqrt(4000), bound 5 of them.
+    """
+    from scipy.stats import multivariate_normal
+
+    from lssviewer.errors import CatalogError
+    from lssviewer.model.features import box_statistics
+
+    rng = np.random.default_rng(11)
+    raw, th, stats, sd, corr = _box_suite(rng)
+    np.testing.assert_allclose(box_statistics(raw), stats, atol=1e-10)
+    tr = FeatureTransform.fit(raw, 250.0, th, degree=1, per_box=True, sd_degree=1)
+    assert tr.per_box and tr.conditional and not tr.theta_dependent
+    assert FeatureTransform.from_dict(tr.to_dict()) == tr
+    corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5]])
+    true_sd = np.exp(np.column_stack([np.log(0.02) - 0.6 * corners[:, 0], np.full(5, np.log(0.05)),
+                                      np.log(0.06) - corners[:, 0] + 0.3 * corners[:, 1]]))
+    assert np.all(np.abs(np.log(tr.box_sd(corners) / true_sd)) <= 0.2), tr.box_sd(corners) / true_sd
+    assert np.all(np.abs(np.asarray(tr.box_corr) - corr) <= 0.08), tr.box_corr
+    centre = tr.box_mean(np.array([0.5, 0.5])) - [13.25, np.log(0.3) - 0.1, np.log(300.0) + 0.2]
+    assert np.all(np.abs(centre) <= 5 * true_sd[4] / np.sqrt(4000))
+    x = tr.standardise(raw, th)
+    np.testing.assert_array_equal(x, tr.standardise(raw))  # theta plays no part
+    np.testing.assert_allclose(box_statistics(x), 0.0, atol=1e-12)
+    np.testing.assert_allclose(tr.unstandardise(x, box=stats), raw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tr.standardise(torch.as_tensor(raw[:3])).numpy(), x[:3], rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="box statistics"):
+        tr.unstandardise(x, th)
+    # the box term: the Gaussian log density of the statistics at theta, plus a theta-independent Jacobian
+    grid = rng.uniform(0, 1, (5, 2))
+    expect = [multivariate_normal(tr.box_mean(t), tr.box_cov(t)).logpdf(stats[0]) for t in grid]
+    np.testing.assert_allclose(tr.box_log_prob(stats[0], grid), expect, rtol=1e-10)
+    terms = tr.log_density_terms(raw[0], grid)
+    np.testing.assert_allclose(terms - np.asarray(expect), tr.log_jacobian(raw.shape[1], box=stats[0]), rtol=1e-10)
+    # draws: 4000 at one theta; covariance elements within 0.1 sd_i sd_j (sd of the estimate ~ 0.016-0.022 of it)
+    t0 = np.array([0.3, 0.7])
+    draws = tr.draw_box_statistics(np.tile(t0, (4000, 1)), np.random.default_rng(0))
+    scale = np.outer(tr.box_sd(t0), tr.box_sd(t0))
+    assert np.all(np.abs(np.cov(draws.T) - tr.box_cov(t0)) <= 0.1 * scale)
+    with pytest.raises(CatalogError, match="theta_degree"):
+        FeatureTransform.fit(raw, 250.0, th, degree=0, per_box=True)
+    bad = tr.to_dict()
+    bad["box_corr"] = [[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]  # not positive definite
+    with pytest.raises(ValueError, match="positive definite"):
+        FeatureTransform.from_dict(bad)

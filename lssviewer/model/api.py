@@ -16,7 +16,7 @@ from lssviewer.cosmology import Cosmology, PriorBox
 from lssviewer.errors import CatalogError, FormatError, LssviewerError, ParameterError
 from lssviewer.model import checkpoint
 from lssviewer.model.data import theta_to_unit
-from lssviewer.model.features import FeatureTransform, catalog_to_raw, raw_to_physical
+from lssviewer.model.features import FeatureTransform, box_statistics, catalog_to_raw, raw_to_physical
 from lssviewer.model.likelihood import DEFAULT_NOISE, ScanPoint, elbo_scan
 from lssviewer.model.network import NetworkConfig
 from lssviewer.model.sampler import SAMPLERS, sample
@@ -151,15 +151,25 @@ class DiffusionModel:
         """(N, 7), or (P, N, 7) for a model with theta-dependent standardisation at theta_unit (P, 2)."""
         self.check_catalog(catalog)
         raw = catalog_to_raw(catalog)
-        if self.transform.conditional:
+        if self.transform.theta_dependent:
             x = self.transform.standardise(np.broadcast_to(raw, (len(theta_unit), *raw.shape)), theta_unit)
         else:
             x = self.transform.standardise(raw)
-        worst = float(np.abs(x[..., 3:]).max())
-        if worst > 50:
+        worst, limit = float(np.abs(x[..., 3:]).max()), 50.0
+        if self.transform.per_box:  # scale-free standardisation: judge the box statistics against the prior box
+            worst, limit = self._box_outlier(raw), 20.0  # held-out boxes of the built-in suite: < 5
+        if worst > limit:
             raise CatalogError(f"catalog velocities or masses lie {worst:.0f} standard deviations from the "
                                "training data (units? masses must be Msun/h, velocities km/s)")
         return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+
+    def _box_outlier(self, raw: np.ndarray, points: int = 9) -> float:
+        """How many standard deviations of their scatter a catalog's box statistics lie from those of the
+        closest cosmology of a points x points grid over the prior box (max over the three statistics)."""
+        g = np.linspace(0.0, 1.0, points)
+        grid = np.stack(np.meshgrid(g, g, indexing="ij"), axis=-1).reshape(-1, 2)
+        z = (box_statistics(raw) - self.transform.box_mean(grid)) / self.transform.box_sd(grid)
+        return float(np.abs(z).max(axis=-1).min())
 
     def _theta_unit(self, theta: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(theta_to_unit(theta, self.prior), dtype=torch.float32, device=self.device)
@@ -167,9 +177,10 @@ class DiffusionModel:
     def cosmology(self, omega_m: float, sigma_8: float) -> Cosmology:
         return Cosmology(omega_m=float(omega_m), sigma_8=float(sigma_8), **self.fixed_cosmology)
 
-    def _physical(self, x: torch.Tensor, theta_unit: torch.Tensor | None = None) -> np.ndarray:
+    def _physical(self, x: torch.Tensor, theta_unit: torch.Tensor | None = None,
+                  box: np.ndarray | None = None) -> np.ndarray:
         th = None if theta_unit is None else theta_unit.detach().to("cpu", torch.float64).numpy()
-        raw = self.transform.unstandardise(x.detach().to("cpu", torch.float64).numpy(), th)
+        raw = self.transform.unstandardise(x.detach().to("cpu", torch.float64).numpy(), th, box)
         return raw_to_physical(raw, self.box_size)
 
     # ------------------------------------------------------------------------------------- sampling
@@ -196,12 +207,18 @@ class DiffusionModel:
             raise ParameterError(f"unknown sampler {method!r} (choose from {', '.join(SAMPLERS)})")
         theta = self._theta_unit(np.tile([float(omega_m), float(sigma_8)], (n, 1)))
         gen = torch.Generator().manual_seed(int(seed))
+        box = None
+        if self.transform.per_box:  # the box statistics first (their own stream), then the standardised catalog
+            unit = theta_to_unit(np.tile([float(omega_m), float(sigma_8)], (n, 1)), self.prior)  # float64
+            box = self.transform.draw_box_statistics(unit, np.random.default_rng(int(seed)))
         callback = None
         if progress is not None:
             def callback(step: int, total: int, x_hat: torch.Tensor) -> None:
-                progress(step, total, self._physical(x_hat, theta).astype(np.float32))
+                progress(step, total, self._physical(x_hat, theta, box).astype(np.float32))
         x = sample(self.vdm, theta, self.n_halos, steps, gen, method=method, callback=callback, cancel=cancel)
-        phys = self._physical(x, theta)
+        if box is not None:  # onto the exactly standardised catalogs (on the CPU: MPS has no float64)
+            x = self.transform.project(x.detach().to("cpu", torch.float64))
+        phys = self._physical(x, theta, box)
         if not np.all(np.isfinite(phys)):
             raise LssviewerError("the sampler produced non-finite values (diverged model?)", self.path)
         cosmo = self.cosmology(omega_m, sigma_8)
@@ -244,7 +261,7 @@ class DiffusionModel:
         x = self._standardised(catalog, theta_unit)
         if batch_size is None:
             batch_size = 8 if self.device == "cpu" else 256
-        log_jac = self.transform.log_jacobian(self.n_halos, theta_unit if self.transform.conditional else None)
+        log_jac = self.transform.log_density_terms(catalog_to_raw(catalog), theta_unit)
 
         def generate() -> Iterator[ScanPoint]:
             th = torch.as_tensor(theta_unit, dtype=torch.float32, device=self.device)

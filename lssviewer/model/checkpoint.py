@@ -34,7 +34,9 @@ from lssviewer.errors import FormatError
 from lssviewer.io.atomic import atomic_path
 
 MODEL_FORMAT = "lssviewer-model"
-MODEL_FORMAT_VERSION = 1
+#: 2: box-standardised models (features.per_box), which a version-1 reader would misread as theta-standardised;
+#: version-1 files (no per_box) read unchanged.
+MODEL_FORMAT_VERSION = 2
 TRAIN_FORMAT = "lssviewer-train-state"
 MODEL_JSON = "model.json"
 MODEL_WEIGHTS = "model.safetensors"

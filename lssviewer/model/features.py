@@ -24,6 +24,22 @@ distributions and the correlations between halos. These collective numbers are a
 conditioning drew samples whose whole mass function was shifted at random by ~0.3-0.4 dex
 (docs/model.md). The density transforms with the theta-dependent Jacobian :meth:`log_jacobian`.
 
+With ``per_box`` (*box standardisation*, also conditional) each catalog is standardised by its *own*
+three box statistics s = (mean of log10 M [dex], log of the std of log10 M, log of the rms velocity
+component [log km/s]), and the model is hierarchical:
+
+    p(x | theta) = N(s(x); mu(theta), C) * p_net(z(x) | theta) * |J(x)|,
+
+where mu(theta) are the polynomials above, C(theta) is the covariance of the training boxes' statistics
+about them (box-to-box scatter: cosmic variance of the large-scale modes in one box; standard deviations
+exp(polynomial of degree ``box_sd_degree`` in theta), fitted to log r^2, and one correlation matrix), p_net is the
+diffusion model of the standardised catalog z (which then has exactly zero-mean, unit-spread masses and
+unit-rms velocities) and |J| depends on x only. The box statistics are thereby described with the
+scatter a finite box really has, which a density of (nearly) independent halos cannot express: with
+theta-standardisation the built-in model's intervals were ~6 x too narrow (temperature 5.8), whereas
+a Gaussian on s alone covers the truth at the nominal rate (docs/model.md). Sampling draws s from the
+Gaussian and z from the network (:meth:`FeatureTransform.draw_box_statistics`, :meth:`project`).
+
 Periodic box (the choice made here, see docs/model.md): the diffusion acts on standardised
 coordinates (a Gaussian process on R^3 has no notion of a torus), the training data are augmented
 with the 48 symmetries of the cube and random periodic shifts (:func:`augment`), the score network
@@ -53,6 +69,8 @@ VEL = slice(3, 6)
 MASS = 6
 #: Standard deviation of a uniform variable on [0, 1).
 UNIFORM_STD = 1.0 / math.sqrt(12.0)
+#: -E[log chi^2_1] = Euler gamma + log 2: log r^2 of a Gaussian residual of variance s^2 averages log s^2 - 1.27.
+_MINUS_MEAN_LOG_CHI2_1 = 0.5772156649015329 + math.log(2.0)
 
 
 def catalog_to_raw(catalog: HaloCatalog) -> np.ndarray:
@@ -92,6 +110,11 @@ class FeatureTransform:
         theta_degree: 0, or the degree of the polynomials in theta_unit of the conditional statistics.
         theta_coefs: with theta_degree > 0, three rows of monomial coefficients (:func:`theta_monomials`):
             log10 M mean [dex], log of the log10 M std [log dex], log of the velocity std [log km/s].
+        per_box: box standardisation (module docstring): each catalog by its own statistics, whose
+            distribution given theta is Gaussian with mean from ``theta_coefs`` and covariance :meth:`box_cov`.
+        box_sd_degree, box_sd_coefs: with ``per_box``, the log standard deviations of the three box statistics
+            about their means, as polynomials of this degree in theta_unit (three rows of coefficients).
+        box_corr: with ``per_box``, the 3 x 3 correlation matrix of the box statistics about their means.
     """
 
     box_size: float
@@ -100,12 +123,21 @@ class FeatureTransform:
     mass_std: float
     theta_degree: int = 0
     theta_coefs: tuple[tuple[float, ...], ...] = ()
+    per_box: bool = False
+    box_sd_degree: int = 0
+    box_sd_coefs: tuple[tuple[float, ...], ...] = ()
+    box_corr: tuple[tuple[float, ...], ...] = ()
 
     @classmethod
     def fit(cls, raw: np.ndarray, box_size: float, theta_unit: np.ndarray | None = None,
-            degree: int = 0) -> FeatureTransform:
+            degree: int = 0, per_box: bool = False, sd_degree: int = 1) -> FeatureTransform:
         """Statistics of a training set of raw features (B, N, 7); with ``degree`` > 0 and the boxes'
-        ``theta_unit`` (B, 2), also the conditional polynomials."""
+        ``theta_unit`` (B, 2), also the conditional polynomials; with ``per_box`` (needs ``degree`` > 0)
+        also the scatter of the box statistics about them: log standard deviations as polynomials of degree
+        ``sd_degree`` (least squares on log r^2 + 1.27, the mean of log chi^2_1, then rescaled so that the
+        standardised residuals have unit variance) and their correlation matrix."""
+        if per_box and degree < 1:
+            raise CatalogError("box standardisation needs feature_theta_degree >= 1")
         raw = np.asarray(raw, dtype=np.float64)
         flat = raw.reshape(-1, N_FEATURES)
         vstd = float(np.sqrt(np.mean(flat[:, VEL] ** 2)))
@@ -119,22 +151,49 @@ class FeatureTransform:
             if len(raw) < 3 * n_monomials(degree):
                 raise CatalogError(f"conditional standardisation of degree {degree} needs >= "
                                    f"{3 * n_monomials(degree)} training boxes, got {len(raw)}")
-            per_box = np.column_stack([raw[:, :, MASS].mean(1), np.log(raw[:, :, MASS].std(1)),
-                                       np.log(np.sqrt(np.mean(raw[:, :, VEL] ** 2, axis=(1, 2))))])
-            if not np.all(np.isfinite(per_box)):
+            with np.errstate(divide="ignore"):
+                stats = box_statistics(raw)
+            if not np.all(np.isfinite(stats)):
                 raise CatalogError("a training box has zero velocity or log-mass spread: cannot standardise")
             design = theta_monomials(np.asarray(theta_unit, dtype=np.float64), degree)
             if np.linalg.matrix_rank(design) < n_monomials(degree):
                 raise CatalogError(f"the training cosmologies cannot determine a degree-{degree} polynomial "
                                    "(too few distinct theta); lower feature_theta_degree")
-            sol, *_ = np.linalg.lstsq(design, per_box, rcond=None)
+            sol, *_ = np.linalg.lstsq(design, stats, rcond=None)
             coefs = tuple(tuple(float(c) for c in row) for row in sol.T)
+        extra: dict[str, Any] = {}
+        if per_box:
+            resid = stats - design @ sol
+            sd_design = theta_monomials(np.asarray(theta_unit, dtype=np.float64), sd_degree)
+            if len(raw) <= n_monomials(degree) + n_monomials(sd_degree) + 3:
+                raise CatalogError(f"box standardisation with degrees {degree} / {sd_degree} needs more than "
+                                   f"{n_monomials(degree) + n_monomials(sd_degree) + 3} training boxes")
+            with np.errstate(divide="ignore"):
+                log_r2 = np.log(resid**2)
+            if not np.all(np.isfinite(log_r2)):
+                raise CatalogError("a training box's statistics equal their fit exactly: cannot fit the scatter")
+            sd_sol, *_ = np.linalg.lstsq(sd_design, 0.5 * (log_r2 + _MINUS_MEAN_LOG_CHI2_1), rcond=None)
+            z = resid / np.exp(sd_design @ sd_sol)
+            scale = np.sqrt(np.sum(z**2, axis=0) / (len(raw) - n_monomials(degree)))
+            sd_sol[0] += np.log(scale)  # the first monomial is the constant
+            corr = np.corrcoef((z / scale).T)
+            if np.linalg.eigvalsh(corr).min() <= 1e-9:
+                raise CatalogError("the training boxes' statistics have a singular scatter: cannot use box "
+                                   "standardisation")
+            extra = dict(per_box=True, box_sd_degree=int(sd_degree),
+                         box_sd_coefs=tuple(tuple(float(c) for c in row) for row in sd_sol.T),
+                         box_corr=tuple(tuple(float(c) for c in row) for row in corr))
         return cls(box_size=float(box_size), velocity_std=vstd, mass_mean=float(flat[:, MASS].mean()),
-                   mass_std=mstd, theta_degree=int(degree), theta_coefs=coefs)
+                   mass_std=mstd, theta_degree=int(degree), theta_coefs=coefs, **extra)
 
     @property
     def conditional(self) -> bool:
         return self.theta_degree > 0
+
+    @property
+    def theta_dependent(self) -> bool:
+        """Whether a catalog's standardised features depend on theta (conditional, not box-standardised)."""
+        return self.conditional and not self.per_box
 
     @property
     def mean(self) -> np.ndarray:
@@ -146,60 +205,126 @@ class FeatureTransform:
         """(7,) standard deviations of the raw features (unconditional statistics)."""
         return np.array([UNIFORM_STD] * 3 + [self.velocity_std] * 3 + [self.mass_std])
 
-    def stats(self, theta_unit: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, std) of the raw features: (7,), or, conditional, (..., 7) for theta_unit (..., 2)
-        (numpy or torch; evaluated in float64 numpy on the CPU)."""
-        if not self.conditional:
-            return self.mean, self.std
-        if theta_unit is None:
-            raise ValueError("this model standardises features conditionally on theta: pass theta_unit")
+    def box_mean(self, theta_unit: Any) -> np.ndarray:
+        """(..., 3) mean box statistics at theta_unit (..., 2): the theta polynomials (conditional models)."""
         if isinstance(theta_unit, torch.Tensor):
             theta_unit = theta_unit.detach().cpu().numpy()
         mono = theta_monomials(np.asarray(theta_unit, dtype=np.float64), self.theta_degree)
-        mass_mean, log_mass_std, log_vstd = np.moveaxis(mono @ np.asarray(self.theta_coefs).T, -1, 0)
+        return mono @ np.asarray(self.theta_coefs).T
+
+    def stats(self, theta_unit: Any = None, box: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) of the raw features: (7,), or, conditional, (..., 7) for theta_unit (..., 2)
+        (numpy or torch; evaluated in float64 numpy on the CPU); with ``box`` (..., 3) box statistics
+        (:func:`box_statistics`), those of a catalog with these statistics."""
+        if box is None:
+            if not self.conditional:
+                return self.mean, self.std
+            if theta_unit is None:
+                raise ValueError("this model standardises features conditionally on theta: pass theta_unit")
+            box = self.box_mean(theta_unit)
+        elif isinstance(box, torch.Tensor):
+            box = box.detach().cpu().numpy()
+        mass_mean, log_mass_std, log_vstd = np.moveaxis(np.asarray(box, dtype=np.float64), -1, 0)
         ones = np.ones_like(mass_mean)
         mean = np.stack([0.5 * ones] * 3 + [0.0 * ones] * 3 + [mass_mean], axis=-1)
         std = np.stack([UNIFORM_STD * ones] * 3 + [np.exp(log_vstd)] * 3 + [np.exp(log_mass_std)], axis=-1)
         return mean, std
 
     def standardise(self, raw: Any, theta_unit: Any = None) -> Any:
-        """Raw (..., N, 7) -> standardised (numpy or torch); theta_unit (..., 2) if conditional."""
+        """Raw (..., N, 7) -> standardised (numpy or torch); theta_unit (..., 2) if conditional (ignored with
+        ``per_box``: each catalog by its own statistics)."""
+        if self.per_box:
+            return self.project(raw)
         mean, std = self._like(raw, theta_unit)
         return (raw - mean) / std
 
-    def unstandardise(self, z: Any, theta_unit: Any = None) -> Any:
-        """Standardised (..., N, 7) -> raw (numpy or torch); theta_unit (..., 2) if conditional."""
-        mean, std = self._like(z, theta_unit)
+    def unstandardise(self, z: Any, theta_unit: Any = None, box: Any = None) -> Any:
+        """Standardised (..., N, 7) -> raw (numpy or torch); theta_unit (..., 2) if conditional; ``per_box``
+        models need the catalogs' box statistics ``box`` (..., 3) instead."""
+        if self.per_box and box is None:
+            raise ValueError("a box-standardised model needs the box statistics to unstandardise")
+        mean, std = self._like(z, theta_unit, box)
         return z * std + mean
 
-    def _like(self, arr: Any, theta_unit: Any = None) -> tuple[Any, Any]:
-        mean, std = self.stats(theta_unit)
-        if self.conditional:  # (..., 7) -> (..., 1, 7): one set per catalog, shared by its halos
+    def project(self, arr: Any) -> Any:
+        """Standardise each catalog (..., N, 7) by its own statistics (numpy or torch): log masses to zero
+        mean and unit std, velocities to unit rms, positions as in :meth:`stats`. A box-standardised model's
+        data lie exactly on this set; its samples are projected onto it."""
+        m, v = arr[..., MASS], arr[..., VEL]
+        m_mean = m.mean(-1, keepdims=True)
+        m_std = (((m - m_mean) ** 2).mean(-1, keepdims=True)) ** 0.5
+        v_rms = ((v**2).mean((-1, -2), keepdims=True)) ** 0.5
+        parts = [(arr[..., POS] - 0.5) / UNIFORM_STD, v / v_rms, ((m - m_mean) / m_std)[..., None]]
+        return torch.cat(parts, dim=-1) if isinstance(arr, torch.Tensor) else np.concatenate(parts, axis=-1)
+
+    def _like(self, arr: Any, theta_unit: Any = None, box: Any = None) -> tuple[Any, Any]:
+        mean, std = self.stats(theta_unit, box)
+        if self.conditional or box is not None:  # (..., 7) -> (..., 1, 7): one set per catalog
             mean, std = mean[..., None, :], std[..., None, :]
         if isinstance(arr, torch.Tensor):
             return (torch.as_tensor(mean, dtype=arr.dtype, device=arr.device),
                     torch.as_tensor(std, dtype=arr.dtype, device=arr.device))
         return mean, std
 
-    def physical_scales(self, theta_unit: Any = None) -> np.ndarray:
+    def physical_scales(self, theta_unit: Any = None, box: Any = None) -> np.ndarray:
         """(7,) or (..., 7) d(physical feature)/d(standardised feature): L/sqrt(12) Mpc/h, sigma_v km/s,
         sigma_m dex."""
-        std = np.array(self.stats(theta_unit)[1], dtype=np.float64)
+        std = np.array(self.stats(theta_unit, box)[1], dtype=np.float64)
         std[..., POS] = UNIFORM_STD * self.box_size
         return std
 
-    def log_jacobian(self, n_halos: int, theta_unit: Any = None) -> Any:
+    def log_jacobian(self, n_halos: int, theta_unit: Any = None, box: Any = None) -> Any:
         """log |d z / d physical| for one catalog (a float, or (...,) for conditional theta_unit (..., 2)):
         add it to a log density of standardised features to get the log density of (x, y, z [Mpc/h],
-        vx, vy, vz [km/s], log10 M [dex])."""
-        out = -float(n_halos) * np.sum(np.log(self.physical_scales(theta_unit)), axis=-1)
+        vx, vy, vz [km/s], log10 M [dex]). ``box``: at these box statistics (..., 3) instead."""
+        out = -float(n_halos) * np.sum(np.log(self.physical_scales(theta_unit, box)), axis=-1)
         return float(out) if np.ndim(out) == 0 else out
+
+    def box_sd(self, theta_unit: Any) -> np.ndarray:
+        """(..., 3) standard deviations of the box statistics about their means at theta_unit (..., 2)."""
+        if not self.per_box:
+            raise ValueError("only box-standardised models have a distribution of box statistics")
+        mono = theta_monomials(np.asarray(theta_unit, dtype=np.float64), self.box_sd_degree)
+        return np.exp(mono @ np.asarray(self.box_sd_coefs).T)
+
+    def box_cov(self, theta_unit: Any) -> np.ndarray:
+        """(..., 3, 3) covariance of the box statistics at theta_unit (..., 2) (``per_box``)."""
+        sd = self.box_sd(theta_unit)
+        return sd[..., :, None] * np.asarray(self.box_corr) * sd[..., None, :]
+
+    def box_log_prob(self, box: Any, theta_unit: Any) -> np.ndarray:
+        """(...,) Gaussian log density of box statistics (..., 3) given theta_unit (..., 2) (``per_box``)."""
+        z = (np.asarray(box, dtype=np.float64) - self.box_mean(theta_unit)) / self.box_sd(theta_unit)
+        corr = np.asarray(self.box_corr)
+        quad = np.sum(z * np.linalg.solve(corr, z[..., None])[..., 0], axis=-1)
+        log_det = np.linalg.slogdet(2.0 * math.pi * corr)[1] + 2.0 * np.sum(np.log(self.box_sd(theta_unit)), axis=-1)
+        return -0.5 * (quad + log_det)
+
+    def draw_box_statistics(self, theta_unit: Any, rng: np.random.Generator) -> np.ndarray:
+        """(B, 3) box statistics drawn from their Gaussian at theta_unit (B, 2) (``per_box``)."""
+        mu = self.box_mean(theta_unit)
+        z = rng.standard_normal(mu.shape) @ np.linalg.cholesky(np.asarray(self.box_corr)).T
+        return mu + self.box_sd(theta_unit) * z
+
+    def log_density_terms(self, raw: np.ndarray, theta_unit: Any = None) -> Any:
+        """What turns the log density of a standardised catalog (N, 7) into its log p(x | theta) at
+        theta_unit (P, 2) (a float for theta-independent models): the Jacobian, and with ``per_box`` the
+        box statistics' log density (the Jacobian, at the box's own statistics, is then theta-independent;
+        docs/model.md)."""
+        n = np.shape(raw)[-2]
+        if not self.per_box:
+            return self.log_jacobian(n, theta_unit if self.conditional else None)
+        box = box_statistics(np.asarray(raw, dtype=np.float64))
+        return self.log_jacobian(n, box=box) + self.box_log_prob(box, theta_unit)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"box_size": self.box_size, "velocity_std": self.velocity_std,
                              "mass_mean": self.mass_mean, "mass_std": self.mass_std}
         if self.conditional:
             d.update(theta_degree=self.theta_degree, theta_coefs=[list(r) for r in self.theta_coefs])
+        if self.per_box:
+            d.update(per_box=True, box_sd_degree=self.box_sd_degree,
+                     box_sd_coefs=[list(r) for r in self.box_sd_coefs], box_corr=[list(r) for r in self.box_corr])
         return d
 
     @classmethod
@@ -211,7 +336,35 @@ class FeatureTransform:
             coefs = tuple(tuple(float(c) for c in row) for row in values["theta_coefs"])
             if len(coefs) != 3 or any(len(r) != n_monomials(degree) for r in coefs):
                 raise ValueError(f"theta_coefs must be 3 rows of {n_monomials(degree)} coefficients")
-        return cls(**base, theta_degree=degree, theta_coefs=coefs)
+        extra: dict[str, Any] = {}
+        if values.get("per_box", False):
+            sd_degree = int(values["box_sd_degree"])
+            sd_coefs = tuple(tuple(float(c) for c in row) for row in values["box_sd_coefs"])
+            corr = tuple(tuple(float(c) for c in row) for row in values["box_corr"])
+            arr = np.asarray(corr)
+            if (degree < 1 or sd_degree < 0 or len(sd_coefs) != 3
+                    or any(len(r) != n_monomials(sd_degree) for r in sd_coefs) or not np.all(np.isfinite(sd_coefs))):
+                raise ValueError(f"box_sd_coefs must be 3 rows of {n_monomials(sd_degree)} coefficients "
+                                 "(with theta_degree >= 1)")
+            if (arr.shape != (3, 3) or not np.allclose(arr, arr.T) or not np.allclose(np.diag(arr), 1.0)
+                    or np.linalg.eigvalsh(arr).min() <= 0):
+                raise ValueError("box_corr must be a positive definite 3 x 3 correlation matrix")
+            extra = dict(per_box=True, box_sd_degree=sd_degree, box_sd_coefs=sd_coefs, box_corr=corr)
+        return cls(**base, theta_degree=degree, theta_coefs=coefs, **extra)
+
+
+def box_statistics(raw: Any) -> Any:
+    """(..., 3) statistics of catalogs (..., N, 7) (numpy or torch): mean of log10 M [dex], log of its
+    (population) std, log of the rms velocity component [log km/s]."""
+    m, v = raw[..., MASS], raw[..., VEL]
+    mean = m.mean(-1)
+    if isinstance(raw, torch.Tensor):
+        log_std = 0.5 * torch.log(((m - mean[..., None]) ** 2).mean(-1))
+        log_v = 0.5 * torch.log((v**2).mean((-1, -2)))
+        return torch.stack([mean, log_std, log_v], dim=-1)
+    log_std = 0.5 * np.log(((m - mean[..., None]) ** 2).mean(-1))
+    log_v = 0.5 * np.log((v**2).mean((-1, -2)))
+    return np.stack([mean, log_std, log_v], axis=-1)
 
 
 # ---------------------------------------------------------------------------------------------- symmetries

@@ -69,6 +69,11 @@ class TrainConfig:
     # 0: fixed standardisation; d > 0: velocity std and log-mass mean/std as degree-d polynomials of theta
     # (lssviewer.model.features: the mass scale and sigma_v at theta become exact and explicit)
     feature_theta_degree: int = 0
+    # box standardisation (needs feature_theta_degree >= 1): each box by its own mass mean/spread and velocity
+    # rms, whose distribution given theta (polynomial mean, box-to-box covariance) is part of the model
+    feature_per_box: bool = False
+    # their scatter: log standard deviations as polynomials of this degree in theta (0: constant)
+    feature_box_sd_degree: int = 1
     # model
     network: NetworkConfig = NetworkConfig()
     gamma_min: float = -10.0
@@ -112,6 +117,9 @@ class TrainConfig:
             (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)"),
             (self.val_noise >= 2, "val_noise must be >= 2"),
             (0 <= self.feature_theta_degree <= 6, "feature_theta_degree must be in 0..6"),
+            (not self.feature_per_box or self.feature_theta_degree >= 1,
+             "feature_per_box needs feature_theta_degree >= 1"),
+            (0 <= self.feature_box_sd_degree <= 3, "feature_box_sd_degree must be in 0..3"),
             (self.schedule in ("learned", "linear"), "schedule must be 'learned' or 'linear'"),
             (self.precision in ("fp32", "bf16"), "precision must be 'fp32' or 'bf16'"),
             (self.sampler in ("ancestral", "ddim", "dpm2"), "sampler must be 'dpm2', 'ddim' or 'ancestral'"),
@@ -404,7 +412,8 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     if len(train_idx) == 0:
         raise LssviewerError("no training boxes left after the validation split")
     transform = FeatureTransform.fit(suite.raw[train_idx], suite.box_size,
-                                     theta_to_unit(suite.theta[train_idx], cfg.prior), cfg.feature_theta_degree)
+                                     theta_to_unit(suite.theta[train_idx], cfg.prior), cfg.feature_theta_degree,
+                                     per_box=cfg.feature_per_box, sd_degree=cfg.feature_box_sd_degree)
     if state_meta is not None:
         transform = FeatureTransform.from_dict(state_meta["features"])
 
@@ -434,8 +443,10 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     x_val = torch.as_tensor(transform.standardise(suite.raw[val_idx[:n_val]], th_val_np), dtype=torch.float32,
                             device=device)
     th_val = torch.as_tensor(th_val_np, dtype=torch.float32, device=device)
-    # log|J| per halo, averaged over the validation boxes (theta-dependent with conditional features)
-    val_log_jac = (float(np.mean(transform.log_jacobian(1, th_val_np if transform.conditional else None)))
+    # log|J| (and, box-standardised, the box statistics' log density) per halo, averaged over the validation
+    # boxes at their true theta
+    val_log_jac = (float(np.mean([transform.log_density_terms(r, t[None]) for r, t in
+                                  zip(suite.raw[val_idx[:n_val]], th_val_np, strict=True)])) / suite.n_halos
                    if n_val else float("nan"))
 
     model: torch.nn.Module = vdm
