@@ -230,6 +230,12 @@ def test_box_standardisation_fits_the_scatter_of_the_box_statistics():
     np.testing.assert_allclose(tr.standardise(torch.as_tensor(raw[:3])).numpy(), x[:3], rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="box statistics"):
         tr.unstandardise(x, th)
+    # projecting standardised catalogs (samples): idempotent on the standardised set, positions untouched
+    np.testing.assert_allclose(tr.project(x, standardised=True), x, atol=1e-12)
+    off = x * np.array([1.3, 0.7, 1.1, 1.2, 1.2, 0.9, 1.5]) + np.array([0.1, -0.2, 0.3, 0.0, 0.0, 0.0, 0.4])
+    proj = tr.project(off, standardised=True)
+    np.testing.assert_array_equal(proj[..., :3], off[..., :3])
+    np.testing.assert_allclose(box_statistics(proj), 0.0, atol=1e-12)
     # the box term: the Gaussian log density of the statistics at theta, plus a theta-independent Jacobian
     grid = rng.uniform(0, 1, (5, 2))
     expect = [multivariate_normal(tr.box_mean(t), tr.box_cov(t)).logpdf(stats[0]) for t in grid]

@@ -217,7 +217,7 @@ class DiffusionModel:
                 progress(step, total, self._physical(x_hat, theta, box).astype(np.float32))
         x = sample(self.vdm, theta, self.n_halos, steps, gen, method=method, callback=callback, cancel=cancel)
         if box is not None:  # onto the exactly standardised catalogs (on the CPU: MPS has no float64)
-            x = self.transform.project(x.detach().to("cpu", torch.float64))
+            x = self.transform.project(x.detach().to("cpu", torch.float64), standardised=True)
         phys = self._physical(x, theta, box)
         if not np.all(np.isfinite(phys)):
             raise LssviewerError("the sampler produced non-finite values (diverged model?)", self.path)
@@ -242,9 +242,10 @@ class DiffusionModel:
 
         The same noise draws and times (from ``seed``) are used at every grid point (common random
         numbers). ``log_likelihood`` is the ELBO in nats of the density of (x, y, z [Mpc/h],
-        vx, vy, vz [km/s], log10 M [dex]). ``n_noise`` draws at as many stratified times (default), or
+        vx, vy, vz [km/s], log10 M [dex]) (box-standardised models: plus the box statistics' Gaussian, up to
+        a theta-independent constant; docs/model.md). ``n_noise`` draws at as many stratified times (default), or
         with ``antithetic`` n_noise / 2 times each used with eps and -eps. Stratified is the default:
-        on the built-in model the MAP of a 30-point profile scattered between seeds by 0.037 in sigma_8
+        on the built-in model v0.2 the MAP of a 30-point profile scattered between seeds by 0.037 in sigma_8
         (0.0065 in Omega_m) with 8 antithetic draws, 0.0070 (0.0041) with 8 stratified ones and 0.0028
         (0.0024) with 16 (``benchmarks/bench_scan_estimators.py``, 8 held-out boxes): the
         theta-dependent part of the loss sits at log-SNR -4..4, which 4 times resolve poorly, whereas

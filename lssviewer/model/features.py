@@ -36,7 +36,8 @@ exp(polynomial of degree ``box_sd_degree`` in theta), fitted to log r^2, and one
 diffusion model of the standardised catalog z (which then has exactly zero-mean, unit-spread masses and
 unit-rms velocities) and |J| depends on x only. The box statistics are thereby described with the
 scatter a finite box really has, which a density of (nearly) independent halos cannot express: with
-theta-standardisation the built-in model's intervals were ~6 x too narrow (temperature 5.8), whereas
+theta-standardisation the built-in model v0.2's log L was ~6 x too sharp (temperature 5.8: intervals ~2.4 x
+too narrow), whereas
 a Gaussian on s alone covers the truth at the nominal rate (docs/model.md). Sampling draws s from the
 Gaussian and z from the network (:meth:`FeatureTransform.draw_box_statistics`, :meth:`project`).
 
@@ -246,15 +247,18 @@ class FeatureTransform:
         mean, std = self._like(z, theta_unit, box)
         return z * std + mean
 
-    def project(self, arr: Any) -> Any:
+    @staticmethod
+    def project(arr: Any, standardised: bool = False) -> Any:
         """Standardise each catalog (..., N, 7) by its own statistics (numpy or torch): log masses to zero
-        mean and unit std, velocities to unit rms, positions as in :meth:`stats`. A box-standardised model's
-        data lie exactly on this set; its samples are projected onto it."""
+        mean and unit std, velocities to unit rms; positions (box fractions) as in :meth:`stats`, or, with
+        ``standardised`` (the catalogs are standardised features already, e.g. samples), left as they are.
+        A box-standardised model's data lie exactly on this set; its samples are projected onto it."""
         m, v = arr[..., MASS], arr[..., VEL]
         m_mean = m.mean(-1, keepdims=True)
         m_std = (((m - m_mean) ** 2).mean(-1, keepdims=True)) ** 0.5
         v_rms = ((v**2).mean((-1, -2), keepdims=True)) ** 0.5
-        parts = [(arr[..., POS] - 0.5) / UNIFORM_STD, v / v_rms, ((m - m_mean) / m_std)[..., None]]
+        pos = arr[..., POS] if standardised else (arr[..., POS] - 0.5) / UNIFORM_STD
+        parts = [pos, v / v_rms, ((m - m_mean) / m_std)[..., None]]
         return torch.cat(parts, dim=-1) if isinstance(arr, torch.Tensor) else np.concatenate(parts, axis=-1)
 
     def _like(self, arr: Any, theta_unit: Any = None, box: Any = None) -> tuple[Any, Any]:

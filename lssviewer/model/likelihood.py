@@ -6,7 +6,10 @@ Estimator. For a catalog x (standardised, D = 7 N dimensions) and parameters the
 
 with the three VDM terms of :mod:`lssviewer.model.vdm` and log|J| the Jacobian from standardised
 features to (x, y, z [Mpc/h], vx, vy, vz [km/s], log10 M [dex]), so ``log_likelihood`` is a lower
-bound on the log density of the catalog in those units (nats). The diffusion term is estimated
+bound on the log density of the catalog in those units (nats). For a box-standardised model the "Jacobian"
+term is the box statistics' Gaussian log density plus a theta-independent function of the catalog
+(:meth:`FeatureTransform.log_density_terms`): profiles and intervals are exact in their theta-dependence, but
+the absolute value is then neither a bound nor comparable across catalogs. The diffusion term is estimated
 with K draws (t_k, eps_k):
 
 * *common random numbers*: the same K times and noise vectors at every theta of a scan (CM23 saw

@@ -12,8 +12,9 @@ statistics of samples against fresh simulations.
   from the coverage boxes; the coverage is then reported raw and calibrated (log L / T), so the card shows
   both how sharp the ELBO is on its own and whether the calibrated intervals hold on unseen boxes.
 * **theta information** (``--information``): how much of the profiles' theta-dependence comes from the
-  score network's theta input and how much from the theta-dependent standardisation, and the MAP errors
-  of a Gaussian baseline that uses the standardisation alone (:func:`theta_information`).
+  score network's theta input and how much from the theta-dependent standardisation (or, box-standardised,
+  from the box statistics' Gaussian), and the MAP errors of a Gaussian baseline that uses the standardisation
+  (or the box statistics) alone (:func:`theta_information`).
 * **residuals** (``--fresh``: >= 16 simulations at each of >= 5 cosmologies): at each cosmology,
   the same number of model samples; per bin of each statistic, (mean_samples - mean_sims) /
   sqrt(var_sims / n_sims + var_samples / n_samples), reported as the fraction of bins within 2 and
@@ -218,6 +219,7 @@ def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs
             summ = summarize_profile(grid[:, i], gauss)
             base[param]["map_error"].append(summ["map"] - truth[i])
             base[param]["hit68"].append(float(summ["interval68"][0] <= truth[i] <= summ["interval68"][1]))
+            base[param]["width68"].append(summ["interval68"][1] - summ["interval68"][0])
     out: dict[str, Any] = {
         "n_boxes": len(profs),
         "range_nats": {p: round(float(np.median(v)), 1) for p, v in full_range.items()},
@@ -226,7 +228,8 @@ def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs
         out["gaussian_baseline"] = {
             p: {"median_abs_map_error": round(float(np.median(np.abs(v["map_error"]))), 4),
                 "mean_map_error": round(float(np.mean(v["map_error"])), 4),
-                "coverage68": round(float(np.mean(v["hit68"])), 3)} for p, v in base.items()}
+                "coverage68": round(float(np.mean(v["hit68"])), 3),
+                "median_width68": round(float(np.median(v["width68"])), 4)} for p, v in base.items()}
     return out
 
 
