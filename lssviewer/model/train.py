@@ -565,6 +565,10 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
         raise
     if bar is not None:
         bar.close()
+    if world > 1:  # leave together: a rank that tears down gloo while rank 0 still saves can abort (SIGABRT)
+        import torch.distributed as dist
+
+        dist.barrier()
     if is_main and progress:
         print(f"lssviewer train: step {step}/{cfg.steps}, {wall:.0f} s of training; model in {out}",
               file=sys.stderr)
