@@ -171,6 +171,11 @@ class DiffusionModel:
         z = (box_statistics(raw) - self.transform.box_mean(grid)) / self.transform.box_sd(grid)
         return float(np.abs(z).max(axis=-1).min())
 
+    @property
+    def scan_batch_size(self) -> int:
+        """Network evaluations per forward pass of a likelihood scan on this model's device."""
+        return 8 if self.device == "cpu" else 256
+
     def _theta_unit(self, theta: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(theta_to_unit(theta, self.prior), dtype=torch.float32, device=self.device)
 
@@ -261,7 +266,7 @@ class DiffusionModel:
         theta_unit = theta_to_unit(grid, self.prior)
         x = self._standardised(catalog, theta_unit)
         if batch_size is None:
-            batch_size = 8 if self.device == "cpu" else 256
+            batch_size = self.scan_batch_size
         log_jac = self.transform.log_density_terms(catalog_to_raw(catalog), theta_unit)
 
         def generate() -> Iterator[ScanPoint]:

@@ -253,12 +253,9 @@ class FeatureTransform:
         mean and unit std, velocities to unit rms; positions (box fractions) as in :meth:`stats`, or, with
         ``standardised`` (the catalogs are standardised features already, e.g. samples), left as they are.
         A box-standardised model's data lie exactly on this set; its samples are projected onto it."""
-        m, v = arr[..., MASS], arr[..., VEL]
-        m_mean = m.mean(-1, keepdims=True)
-        m_std = (((m - m_mean) ** 2).mean(-1, keepdims=True)) ** 0.5
-        v_rms = ((v**2).mean((-1, -2), keepdims=True)) ** 0.5
+        m_mean, m_var, v_ms = _box_moments(arr)
         pos = arr[..., POS] if standardised else (arr[..., POS] - 0.5) / UNIFORM_STD
-        parts = [pos, v / v_rms, ((m - m_mean) / m_std)[..., None]]
+        parts = [pos, arr[..., VEL] / v_ms**0.5, ((arr[..., MASS] - m_mean) / m_var**0.5)[..., None]]
         return torch.cat(parts, dim=-1) if isinstance(arr, torch.Tensor) else np.concatenate(parts, axis=-1)
 
     def _like(self, arr: Any, theta_unit: Any = None, box: Any = None) -> tuple[Any, Any]:
@@ -298,10 +295,11 @@ class FeatureTransform:
 
     def box_log_prob(self, box: Any, theta_unit: Any) -> np.ndarray:
         """(...,) Gaussian log density of box statistics (..., 3) given theta_unit (..., 2) (``per_box``)."""
-        z = (np.asarray(box, dtype=np.float64) - self.box_mean(theta_unit)) / self.box_sd(theta_unit)
+        sd = self.box_sd(theta_unit)
+        z = (np.asarray(box, dtype=np.float64) - self.box_mean(theta_unit)) / sd
         corr = np.asarray(self.box_corr)
         quad = np.sum(z * np.linalg.solve(corr, z[..., None])[..., 0], axis=-1)
-        log_det = np.linalg.slogdet(2.0 * math.pi * corr)[1] + 2.0 * np.sum(np.log(self.box_sd(theta_unit)), axis=-1)
+        log_det = np.linalg.slogdet(2.0 * math.pi * corr)[1] + 2.0 * np.sum(np.log(sd), axis=-1)
         return -0.5 * (quad + log_det)
 
     def draw_box_statistics(self, theta_unit: Any, rng: np.random.Generator) -> np.ndarray:
@@ -357,18 +355,21 @@ class FeatureTransform:
         return cls(**base, theta_degree=degree, theta_coefs=coefs, **extra)
 
 
+def _box_moments(arr: Any) -> tuple[Any, Any, Any]:
+    """Per catalog of (..., N, 7) (numpy or torch): mean (..., 1) and population variance (..., 1) of the
+    log masses, mean square (..., 1, 1) of the velocity components."""
+    m = arr[..., MASS]
+    mean = m.mean(-1, keepdims=True)
+    return mean, ((m - mean) ** 2).mean(-1, keepdims=True), (arr[..., VEL] ** 2).mean((-1, -2), keepdims=True)
+
+
 def box_statistics(raw: Any) -> Any:
     """(..., 3) statistics of catalogs (..., N, 7) (numpy or torch): mean of log10 M [dex], log of its
     (population) std, log of the rms velocity component [log km/s]."""
-    m, v = raw[..., MASS], raw[..., VEL]
-    mean = m.mean(-1)
-    if isinstance(raw, torch.Tensor):
-        log_std = 0.5 * torch.log(((m - mean[..., None]) ** 2).mean(-1))
-        log_v = 0.5 * torch.log((v**2).mean((-1, -2)))
-        return torch.stack([mean, log_std, log_v], dim=-1)
-    log_std = 0.5 * np.log(((m - mean[..., None]) ** 2).mean(-1))
-    log_v = 0.5 * np.log((v**2).mean((-1, -2)))
-    return np.stack([mean, log_std, log_v], axis=-1)
+    mean, var, v_ms = _box_moments(raw)
+    torch_like = isinstance(raw, torch.Tensor)
+    log, stack = (torch.log, torch.stack) if torch_like else (np.log, np.stack)
+    return stack([mean[..., 0], 0.5 * log(var[..., 0]), 0.5 * log(v_ms[..., 0, 0])], -1)
 
 
 # ---------------------------------------------------------------------------------------------- symmetries

@@ -170,11 +170,6 @@ def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int
                               for param, v in by_param.items()}}
 
 
-def _batch(model: DiffusionModel) -> int:
-    """Network evaluations per forward pass, as :meth:`DiffusionModel.scan` chooses them."""
-    return 8 if model.device == "cpu" else 256
-
-
 def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs: Sequence[dict[str, Any]],
                       n_noise: int = DEFAULT_NOISE, seed: int = 0) -> dict[str, Any]:
     """Where the theta-dependence of the likelihood comes from, on the boxes of ``profs`` (:func:`profiles`).
@@ -211,7 +206,7 @@ def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs
             unit = theta_to_unit(grid, model.prior)
             th = torch.as_tensor(unit, dtype=torch.float32, device=model.device)
             ll = [v for _, v, _ in elbo_scan(model.vdm, x_true, th, n_noise=n_noise, seed=seed,
-                                             batch_size=_batch(model))]
+                                             batch_size=model.scan_batch_size)]
             net_range[param].append(float(np.ptp(ll)))
             x = model._standardised(cat, unit).double().cpu().numpy()
             gauss = (-0.5 * np.sum(x[..., 3:] ** 2, axis=(-2, -1))
@@ -268,7 +263,7 @@ def marginal_offsets(model: DiffusionModel, boxes: Sequence[HaloCatalog], n_nois
         for xs, grid, jac in ((xv, np.log(a), -3.0 * model.n_halos * np.log(a)), (xm, d, 0.0)):
             xt = torch.as_tensor(xs, dtype=torch.float32, device=model.device)
             ll = [v for _, v, _ in elbo_scan(model.vdm, xt, th, n_noise=n_noise, seed=seed, log_jacobian=jac,
-                                             batch_size=_batch(model))]
+                                             batch_size=model.scan_batch_size)]
             best.append(summarize_profile(grid, ll)["map"])
             edge += int(int(np.argmax(ll)) in (0, points - 1))
         ratios.append(float(np.exp(best[0]) / np.sqrt(np.mean(x0[:, 3:6] ** 2))))
