@@ -158,8 +158,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, the target machine)")
     ap.add_argument("--n-halos", type=int, nargs="+", default=[500, 1000])
-    ap.add_argument("--out", default=str(HERE / "results" / "bench_model.json"))
+    ap.add_argument("--out", help="JSON output (default: results/bench_model.json, with --gpu bench_model_gpu.json)")
     args = ap.parse_args()
+    args.out = args.out or str(HERE / "results" / ("bench_model_gpu.json" if args.gpu else "bench_model.json"))
     torch.set_flush_denormal(True)
     torch.set_num_threads(args.threads)
     rows: list[dict] = []

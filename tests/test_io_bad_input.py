@@ -84,6 +84,14 @@ def _bad_files(tmp_path, good_h5):
         g.create_dataset("masses", data=np.ones(3))
         g.attrs["box_size"] = 10.0
     cases.append(("shape.h5", tmp_path / "shape.h5", "expected (N, 3)"))
+    io.save([make_catalog(n=10, seed=1), make_catalog(n=10, seed=2)], tmp_path / "packed_offsets.h5", packed=True)
+    with h5py.File(tmp_path / "packed_offsets.h5", "a") as f:
+        f["packed/offsets"][1] = 30  # more rows than the arrays hold
+    cases.append(("packed_offsets.h5", tmp_path / "packed_offsets.h5", "bad 'offsets'"))
+    io.save([make_catalog(n=10, seed=1)], tmp_path / "packed_missing.h5", packed=True)
+    with h5py.File(tmp_path / "packed_missing.h5", "a") as f:
+        del f["packed/velocities"]
+    cases.append(("packed_missing.h5", tmp_path / "packed_missing.h5", "missing a dataset"))
     (tmp_path / "adir").mkdir()
     cases.append(("adir", tmp_path / "adir", "is a directory"))
     cases.append(("missing", tmp_path / "does_not_exist.h5", "no such file"))

@@ -79,6 +79,57 @@ def test_hdf5_append_and_float32(tmp_path):
     assert hdf5.read(path, indices=[2])[0].provenance["seed"] == 6
 
 
+def test_hdf5_packed_layout_round_trip(tmp_path):
+    """Packed suites: fixed-point positions / velocities within half a unit of the last decimal, masses and
+    metadata exact, the [0, L) invariant kept, readable with plain h5py, and appends stay packed."""
+    box = 100.0
+    cats = [make_catalog(n=20 + 5 * i, box=box, seed=i, om=0.2 + 0.05 * i) for i in range(3)]
+    pos = cats[0].positions.copy()
+    pos[0, 0] = box - 1e-5  # rounds up to L: must wrap to 0 on the torus
+    cats[0] = cats[0].replace(positions=pos)
+    cats.append(make_catalog(n=7, box=box, seed=9).replace(cosmology=None))
+    path = tmp_path / "packed.h5"
+    hdf5.write(cats, path, packed=True, position_decimals=3, velocity_decimals=1)
+    assert hdf5.is_packed(path) and hdf5.count(path) == 4
+    back = io.load(path)
+    for c, o in zip(back, cats, strict=True):
+        d = np.abs(c.positions - o.positions)
+        d = np.minimum(d, box - d)  # periodic separation (the wrapped halo)
+        assert d.max() <= 0.5e-3 + 1e-9
+        assert np.abs(c.velocities - o.velocities).max() <= 0.05 + 1e-9
+        np.testing.assert_array_equal(c.masses, o.masses.astype(np.float32))
+        assert (c.name, c.provenance, c.box_size, c.redshift) == (o.name, o.provenance, o.box_size, o.redshift)
+        assert c.cosmology == o.cosmology
+    assert back[0].positions[0, 0] == 0.0 and back[0].positions.max() < box
+    assert hdf5.read(path, indices=[-1])[0].cosmology is None
+    assert [c is None for c in hdf5.read_cosmologies(path)] == [False, False, False, True]
+    assert hdf5.read_cosmologies(path)[2].omega_m == pytest.approx(0.3)
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format_version"] == 2 and f.attrs["layout"] == "packed"
+        g = f["packed"]
+        assert g["positions"].dtype == np.int32 and g["positions"].attrs["scale"] == pytest.approx(1e-3)
+        assert list(g["offsets"][()]) == [0, 20, 45, 75, 82]
+    # appending keeps the layout and its rounding; re-rounding the stored values changes nothing
+    assert hdf5.append([make_catalog(n=5, box=box, seed=20)], path) == 5
+    again = io.load(path)
+    assert hdf5.is_packed(path) and len(again) == 5
+    assert all(np.array_equal(a.positions, b.positions) for a, b in zip(again[:4], back, strict=True))
+    assert np.abs(again[4].velocities - make_catalog(n=5, box=box, seed=20).velocities).max() <= 0.05 + 1e-9
+
+
+def test_convert_packed_cli(tmp_path, capsys):
+    from lssviewer.cli import main
+
+    src = tmp_path / "suite.h5"
+    io.save([make_catalog(n=30, seed=i) for i in range(4)], src)
+    out = tmp_path / "packed.h5"
+    assert main(["convert", str(src), str(out), "--packed", "--position-decimals", "2"]) == 0
+    assert hdf5.is_packed(out) and hdf5.count(out) == 4
+    assert np.abs(io.load(out)[3].positions - io.load(src)[3].positions).max() <= 0.005 + 1e-9
+    assert main(["convert", str(src), str(tmp_path / "x.csv"), "--packed"]) != 0
+    assert "--packed needs an HDF5 output" in capsys.readouterr().err
+
+
 def test_cm23_layout_round_trip(tmp_path):
     cats = [make_catalog(n=40, seed=i, om=0.15 + 0.1 * i, s8=0.7 + 0.05 * i) for i in range(3)]
     path = tmp_path / "train_halos.npy"

@@ -235,3 +235,14 @@ def test_marginal_offsets_of_the_exact_gaussian_denoiser():
     assert res["n_boxes"] == 3 and res["n_noise"] == 64
     assert abs(res["velocity_scale_ratio"] - 1.0) < 0.02, res
     assert abs(res["log_mass_offset_dex"]) < 0.006, res
+
+
+def test_heldout_split_keeps_early_stopping_and_calibration_boxes_out_of_the_test():
+    from lssviewer.model.validation import heldout_split
+
+    val = [3, 8, 11, 20, 25, 31, 40, 47, 52, 60]
+    # the first 2 chose the early-stopping step; 3 test boxes, then 4 calibration boxes
+    assert heldout_split(val, skip=2, n_test=3, n_calibrate=4) == ([11, 20, 25], [31, 40, 47, 52])
+    # a stored temperature's boxes are never test boxes
+    assert heldout_split(val, skip=2, n_test=3, exclude=[20, 31]) == ([11, 25, 40], [])
+    assert heldout_split(val) == (val, [])

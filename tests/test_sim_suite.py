@@ -78,6 +78,21 @@ def test_interrupted_suite_resumes_identically(tmp_path):
     np.testing.assert_array_equal(cat.masses.astype(np.float32), direct.masses.astype(np.float32))
 
 
+def test_interrupt_keeps_the_finished_boxes_of_a_partial_batch(tmp_path):
+    """With --batch > 1 an interrupt writes the finished boxes not yet appended (only the box in flight is lost)."""
+    plan = SuitePlan(n=6, seed=11, config=TINY)
+    part = tmp_path / "part.h5"
+
+    def stop_at_three(index, catalog, summary):
+        if index == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(plan, part, progress=False, batch=2, on_box=stop_at_three)
+    assert hdf5.count(part) == 3  # boxes 0-1 (a full batch) and box 2 (flushed on the interrupt)
+    assert run_suite(plan, part, progress=False, batch=2).made == 3
+
+
 def test_resume_refuses_a_different_suite(tmp_path):
     path = tmp_path / "s.h5"
     run_suite(SuitePlan(n=2, seed=1, config=TINY), path, progress=False)

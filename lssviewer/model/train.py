@@ -390,7 +390,8 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
         if config is None:
             config = saved_cfg
         else:
-            mutable = {"steps", "log_every", "val_every", "ckpt_every", "device", "compile"}
+            # execution settings may change (a GPU run continued on a CPU: fp32 there); bit-exact only if unchanged
+            mutable = {"steps", "log_every", "val_every", "ckpt_every", "device", "compile", "precision"}
             diffs = [k for k, v in config.to_dict().items() if k not in mutable and saved_cfg.to_dict()[k] != v]
             if diffs:
                 raise ParameterError(f"config differs from the run being resumed in: {', '.join(diffs)}", out)

@@ -322,6 +322,18 @@ def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int 
     return out
 
 
+def heldout_split(indices: Sequence[int], skip: int = 0, n_test: int | None = None, n_calibrate: int = 0,
+                  exclude: Sequence[int] = ()) -> tuple[list[int], list[int]]:
+    """(test, calibration) boxes of the card from the held-out ``indices`` (in order): the first ``skip`` are
+    dropped (they chose the early-stopping checkpoint through the training's validation loss), then those in
+    ``exclude`` (a stored temperature's boxes); the next ``n_test`` (default: all) are the test boxes and the
+    ``n_calibrate`` after them the calibration boxes."""
+    banned = set(exclude)
+    idx = [int(i) for i in list(indices)[skip:] if i not in banned]
+    n_test = len(idx) if n_test is None else n_test
+    return idx[:n_test], idx[n_test:n_test + n_calibrate]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from lssviewer.io import hdf5
     from lssviewer.model import load_model
@@ -333,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--heldout", help="suite of held-out boxes for coverage")
     ap.add_argument("--heldout-indices", help="'val' to take model.json's validation indices of --heldout")
     ap.add_argument("--max-heldout", type=int, help="use at most this many held-out boxes (the first ones)")
+    ap.add_argument("--skip-heldout", type=int, default=0, metavar="K",
+                    help="skip the first K held-out boxes (e.g. the training's val_boxes, which picked the "
+                         "early-stopping checkpoint)")
     ap.add_argument("--calibrate", type=int, metavar="N",
                     help="fit the likelihood temperature on N held-out boxes after the --max-heldout test boxes "
                          "(disjoint from them) and store it in model.json (with --write-card)")
@@ -357,25 +372,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.heldout:
         idx = model.meta["data"]["val_indices"] if args.heldout_indices == "val" else None
         idx = list(idx if idx is not None else range(hdf5.count(args.heldout)))
-        if not args.calibrate:  # never score coverage on the boxes a stored temperature was fitted on
-            used = set(model.meta.get("calibration", {}).get("indices", []))
-            idx = [i for i in idx if i not in used]
-        n_test = len(idx) if args.max_heldout is None else args.max_heldout
+        # never score coverage on the boxes a stored temperature was fitted on (unless it is refitted here)
+        used = () if args.calibrate else model.meta.get("calibration", {}).get("indices", [])
+        test_idx, cal_idx = heldout_split(idx, args.skip_heldout, args.max_heldout, args.calibrate or 0, used)
         if args.calibrate:
-            cal_idx = idx[n_test:n_test + args.calibrate]
             if len(cal_idx) < args.calibrate:
                 raise SystemExit(f"--calibrate {args.calibrate}: only {len(cal_idx)} held-out boxes left after the "
-                                 f"{n_test} test boxes")
+                                 f"{len(test_idx)} test boxes")
             cal = calibration(model, hdf5.read(args.heldout, cal_idx), args.points, args.n_noise, seed=1)
             cal.update(heldout_file=str(args.heldout), indices=cal_idx)
             model.temperature = cal["temperature"]
             card["calibration"] = cal
             if args.write_card and model.path is not None:
                 write_calibration(model.path, cal)
-        card["coverage"] = coverage(model, hdf5.read(args.heldout, idx[:n_test]), args.points, args.n_noise,
+        card["coverage"] = coverage(model, hdf5.read(args.heldout, test_idx), args.points, args.n_noise,
                                     information=args.information)
         card["coverage"]["heldout_file"] = str(args.heldout)
-        card["coverage"]["indices"] = idx[:n_test]
+        card["coverage"]["indices"] = test_idx
     if args.fresh:
         card["residuals"] = sample_vs_simulation(model, hdf5.read(args.fresh), args.samples,
                                                  method=args.sampler, steps=args.steps)

@@ -359,6 +359,10 @@ def run_suite(plan: SuitePlan, path: str | os.PathLike[str], shard: tuple[int, i
                 bar.update(1)
     except SimulationError as exc:
         raise SimulationError(f"suite stopped: {exc.message}", path) from None
+    except KeyboardInterrupt:  # keep the finished boxes of a partial batch, then stop
+        if pending:
+            hdf5.append(pending, path, dtype="float32")
+        raise
     finally:
         if bar is not None:
             bar.close()
