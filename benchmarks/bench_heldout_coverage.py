@@ -7,7 +7,8 @@ The boxes: the validation boxes of the first model (model.json ``data.val_indice
 >= ``--first-index`` (e.g. boxes added to a suite after the other models were trained), that no model trained on,
 that no model's temperature was fitted on and that no early-stopping choice saw (the first ``val_boxes``);
 ``--boxes`` of them from ``--offset`` on. Prints a table of raw and calibrated 68 % / 95 % coverage, median
-68 % widths and MAP errors per model and parameter, and writes JSON (with the per-box MAPs).
+68 % widths and MAP errors per model and parameter, and writes JSON (with the per-box MAPs). Every model's
+indices must refer to ``--suite`` (models trained on it or on a prefix of it, e.g. before boxes were appended).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def common_heldout(models, suite_size: int, first_index: int) -> list[int]:
         if data.get("n_catalogs", suite_size) > first_index:  # trained on this suite's later boxes: keep its val
             excluded |= set(range(suite_size)) - set(val)
         excluded |= set(m.meta.get("calibration", {}).get("indices", []))
-        excluded |= set(val[: int(m.meta.get("training", {}).get("config", {}).get("val_boxes", 0) or 0)])
+        # the boxes of the training's validation loss (early stopping); 16 is TrainConfig's default
+        excluded |= set(val[: int(m.meta.get("training", {}).get("config", {}).get("val_boxes", 16))])
     return [i for i in candidates if i not in excluded]
 
 

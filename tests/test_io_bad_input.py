@@ -187,3 +187,53 @@ def test_round_trip_is_lossless(tmp_path, n, box, seed, fmt, z):
     io.save(cat, path)
     (back,) = io.load(path)
     assert back.equals(cat)
+
+
+def test_corrupt_packed_files_give_one_line_errors_from_every_entry_point(tmp_path):
+    """count / read / read_cosmologies / append (what train, suite resume and validation call directly, not
+    through io.load) all name the file on a damaged packed suite; values a packed file cannot hold are refused."""
+    from lssviewer.errors import CatalogError, FormatError
+    from lssviewer.io import hdf5
+
+    good = tmp_path / "good_packed.h5"
+    io.save([make_catalog(n=10, seed=1), make_catalog(n=12, seed=2)], good, packed=True)
+
+    def damaged(name, edit):
+        path = tmp_path / name
+        path.write_bytes(good.read_bytes())
+        with h5py.File(path, "a") as f:
+            edit(f)
+        return path
+
+    cases = {
+        damaged("no_box.h5", lambda f: f.__delitem__("packed/box_size")): "missing a dataset",
+        damaged("no_offsets.h5", lambda f: f.__delitem__("packed/offsets")): "'offsets'",
+        damaged("no_flags.h5", lambda f: f.__delitem__("packed/has_cosmology")): "missing a dataset",
+        damaged("short_col.h5", lambda f: (f.__delitem__("packed/redshift"),
+                                           f["packed"].create_dataset("redshift", data=[0.5]))): "'redshift' holds",
+        damaged("bad_version.h5", lambda f: f.attrs.__setitem__("format_version", "two")): "format_version",
+    }
+    for path, fragment in cases.items():
+        calls = [hdf5.read, hdf5.read_cosmologies, lambda p: hdf5.append([make_catalog()], p)]
+        if path.name in ("no_offsets.h5", "bad_version.h5"):  # count reads nothing else
+            calls.append(hdf5.count)
+        for call in calls:
+            with pytest.raises(FormatError) as err:
+                call(path)
+            assert fragment in _assert_one_line(err.value, path), (path.name, str(err.value))
+    # a newer layout is named as such even without the groups this version knows
+    with h5py.File(tmp_path / "v3.h5", "w") as f:
+        f.attrs["format_version"] = 3
+    with pytest.raises(FormatError, match="upgrade lssviewer"):
+        hdf5.count(tmp_path / "v3.h5")
+    # packed files keep an empty 'catalogs' group, so version-1 readers reach their version check
+    with h5py.File(good, "r") as f:
+        assert len(f["catalogs"]) == 0
+    # fixed point that int32 cannot hold (checked on the floats: 1e19 would wrap in int64)
+    fast = make_catalog(n=3, seed=3)
+    fast = fast.replace(velocities=np.full((3, 3), 1e19))
+    with pytest.raises(CatalogError, match="velocities too large"):
+        hdf5.write([fast], tmp_path / "fast.h5", packed=True)
+    with pytest.raises(CatalogError, match="position_decimals"):
+        hdf5.write([make_catalog()], tmp_path / "neg.h5", packed=True, position_decimals=-1)
+    assert not (tmp_path / "fast.h5").exists() and not (tmp_path / "neg.h5").exists()

@@ -191,3 +191,19 @@ def test_hundred_box_suite_killed_resumed_and_merged(tmp_path):
         cat, _ = simulate(Cosmology(omega_m=theta[0], sigma_8=theta[1]), box_seed(21, i), TINY, threads=1)
         hdf5.write([cat], reference, dtype="float32")
         assert merged[i].equals(hdf5.read(reference)[0])
+
+
+def test_interrupt_flush_does_not_duplicate_boxes_already_appended(tmp_path):
+    """An interrupt just after an append completed (before the batch was cleared) must not write it twice."""
+    from lssviewer.sim.suite import _flush_on_interrupt
+
+    plan = SuitePlan(n=4, seed=11, config=TINY)
+    path = tmp_path / "s.h5"
+    run_suite(plan, path, progress=False)
+    boxes = hdf5.read(path)
+    part = tmp_path / "part.h5"
+    hdf5.append(boxes[:2], part, dtype="float32")  # boxes 0-1 written, but still 'pending' for the run
+    _flush_on_interrupt(boxes[:2], part, expected_before=0)
+    assert hdf5.count(part) == 2
+    _flush_on_interrupt(boxes[2:3], part, expected_before=2)  # a genuinely unwritten box
+    assert [c.provenance["box_index"] for c in hdf5.read(part)] == [0, 1, 2]

@@ -18,6 +18,14 @@ POSITION_DECIMALS = 2  # 0.01 Mpc/h (the built-in simulator's force mesh: 1.6 Mp
 VELOCITY_DECIMALS = 0  # 1 km/s (halo velocity dispersions: ~300 km/s)
 
 
+def box_key(cat) -> tuple:
+    """What identifies a simulated box: its suite seed and index in the design (else its name and seed)."""
+    p = cat.provenance
+    if "suite_seed" in p and "box_index" in p:
+        return ("suite", int(p["suite_seed"]), int(p["box_index"]))
+    return ("name", cat.name, p.get("seed"))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="existing suite (any lssviewer HDF5 layout)")
@@ -31,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         hdf5.write(new, args.new_packed, packed=True, **rounding)
         new = hdf5.read(args.new_packed)
     old = hdf5.read(args.old)
+    seen = {box_key(c) for c in old}
+    twice = [box_key(c) for c in new if box_key(c) in seen]
+    if twice:
+        raise SystemExit(f"union_suite: {len(twice)} new box(es) are already in {args.old} (first: {twice[0]}); "
+                         "use a suite seed it does not hold")
     hdf5.write(old + new, args.union, packed=True, **rounding)
     print(f"union: {len(old)} + {len(new)} = {len(old) + len(new)} boxes -> {args.union}")
     return 0

@@ -100,26 +100,42 @@ def _set_root_attrs(f, n_catalogs: int, version: int = PER_BOX_VERSION) -> None:
     f.attrs["n_catalogs"] = n_catalogs
 
 
+_MAX_DECIMALS = 6
+
+
+def _fixed_point(values: np.ndarray, decimals: int, what: str) -> np.ndarray:
+    """int64 values / 10^-decimals, refusing what int32 cannot hold (checked before any integer cast)."""
+    scaled = np.rint(values * 10.0**decimals)
+    if len(scaled) and not np.abs(scaled).max() < 2**31:
+        raise CatalogError(f"{what} too large for a packed file at {decimals} decimals (|value| x 10^{decimals} "
+                           f"must be < 2^31)")
+    return scaled.astype(np.int64)
+
+
 def _write_packed(f, catalogs: Sequence[HaloCatalog], position_decimals: int, velocity_decimals: int) -> None:
     """The packed layout (module docstring) of ``catalogs`` in the open file ``f``."""
     h5py = _h5py()
+    for name, d in (("position_decimals", position_decimals), ("velocity_decimals", velocity_decimals)):
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 0 <= d <= _MAX_DECIMALS:
+            raise CatalogError(f"{name} must be an integer in 0..{_MAX_DECIMALS}, got {d!r}")
     _set_root_attrs(f, len(catalogs), PACKED_VERSION)
     f.attrs["layout"] = "packed"
+    f.create_group("catalogs")  # empty: a version-1 reader then stops at the version ("upgrade lssviewer")
     grp = f.create_group("packed")
     grp.attrs["position_decimals"] = int(position_decimals)
     grp.attrs["velocity_decimals"] = int(velocity_decimals)
     counts = np.array([len(c) for c in catalogs], dtype=np.int64)
     grp.create_dataset("offsets", data=np.concatenate([[0], np.cumsum(counts)]))
     # fixed point: integers in units of 10^-decimals (exact rounding, compresses well with shuffle + gzip)
-    pos_q = np.rint(np.concatenate([c.positions for c in catalogs]) * 10.0**position_decimals).astype(np.int64)
+    pos_q = _fixed_point(np.concatenate([c.positions for c in catalogs]), position_decimals, "positions")
     # rounding may land exactly on box_size: keep the [0, L) invariant (wrap, as the torus does)
     box_q = np.rint(np.repeat([c.box_size for c in catalogs], counts) * 10.0**position_decimals).astype(np.int64)
     pos_q = np.where(pos_q >= box_q[:, None], pos_q - box_q[:, None], pos_q)
-    vel_q = np.rint(np.concatenate([c.velocities for c in catalogs]) * 10.0**velocity_decimals).astype(np.int64)
-    for key, q in (("positions", pos_q), ("velocities", vel_q)):
-        if len(q) and np.abs(q).max() >= 2**31:
-            raise CatalogError(f"{key} too large for {key[:-1]} rounding to this many decimals in a packed file")
-    mass = np.concatenate([c.masses for c in catalogs]).astype(np.float32)
+    vel_q = _fixed_point(np.concatenate([c.velocities for c in catalogs]), velocity_decimals, "velocities")
+    masses = np.concatenate([c.masses for c in catalogs])
+    mass = masses.astype(np.float32)
+    if len(mass) and not (np.all(np.isfinite(mass)) and mass.min() >= np.finfo(np.float32).tiny):
+        raise CatalogError("masses outside the float32 range of a packed file")
     gz = {"compression": "gzip", "shuffle": True}
     for key, arr, decimals in (("positions", pos_q.astype(np.int32), position_decimals),
                                ("velocities", vel_q.astype(np.int32), velocity_decimals), ("masses", mass, None)):
@@ -149,6 +165,7 @@ def write(catalogs: Sequence[HaloCatalog], path: str | os.PathLike[str], dtype: 
     ``position_decimals`` / ``velocity_decimals`` decimals; ``dtype`` is then ignored).
     """
     h5py = _h5py()
+    catalogs = list(catalogs)
     if packed and not catalogs:
         raise CatalogError("a packed file needs at least one catalog")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
@@ -173,7 +190,11 @@ def append(catalogs: Iterable[HaloCatalog], path: str | os.PathLike[str], dtype:
         count(path)  # validates the existing file before we build on it
         if is_packed(path):  # one set of arrays: rewrite it whole, keeping its rounding
             with _open(path) as f:
-                decimals = (int(f["packed"].attrs["position_decimals"]), int(f["packed"].attrs["velocity_decimals"]))
+                try:
+                    decimals = (int(f["packed"].attrs["position_decimals"]),
+                                int(f["packed"].attrs["velocity_decimals"]))
+                except (KeyError, TypeError, ValueError):
+                    raise FormatError("packed file has no valid position_decimals / velocity_decimals", path) from None
             merged = read(path) + catalogs
             write(merged, path, packed=True, position_decimals=decimals[0], velocity_decimals=decimals[1])
             return len(merged)
@@ -196,14 +217,18 @@ def _open(path: Path):
         f = h5py.File(path, "r")
     except OSError as exc:
         raise FormatError(f"not a readable HDF5 file ({_short(exc)})", path) from None
+    try:
+        version = int(f.attrs.get("format_version", PER_BOX_VERSION))
+    except (TypeError, ValueError):
+        f.close()
+        raise FormatError("bad format_version attribute", path) from None
+    if version > FORMAT_VERSION:  # before the layout checks: a newer layout is named as such
+        f.close()
+        raise FormatError(f"format_version {version} is newer than this lssviewer "
+                          f"understands ({FORMAT_VERSION}); upgrade lssviewer", path)
     if "catalogs" not in f and "packed" not in f:
         f.close()
         raise FormatError("HDF5 file has no 'catalogs' group (not an lssviewer catalog file)", path)
-    version = f.attrs.get("format_version", FORMAT_VERSION)
-    if int(version) > FORMAT_VERSION:
-        f.close()
-        raise FormatError(f"format_version {int(version)} is newer than this lssviewer "
-                          f"understands ({FORMAT_VERSION}); upgrade lssviewer", path)
     return f
 
 
@@ -217,8 +242,19 @@ def count(path: str | os.PathLike[str]) -> int:
     path = Path(path)
     with _open(path) as f:
         if "packed" in f:
-            return int(len(f["packed/offsets"]) - 1)
+            return len(_packed_offsets(f["packed"], path)) - 1
         return len(f["catalogs"])
+
+
+def _packed_offsets(grp, path: Path) -> np.ndarray:
+    """The validated ``offsets`` of a packed group (B + 1 non-decreasing row indices from 0, B >= 1)."""
+    try:
+        offsets = np.asarray(grp["offsets"][()], dtype=np.int64)
+    except (KeyError, OSError, ValueError, TypeError) as exc:
+        raise FormatError(f"packed file: cannot read 'offsets' ({_short(exc)})", path) from None
+    if offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
+        raise FormatError("packed file: bad 'offsets' dataset", path)
+    return offsets
 
 
 def is_packed(path: str | os.PathLike[str]) -> bool:
@@ -262,51 +298,70 @@ def _read_group(group, key: str, path: Path) -> HaloCatalog:
         raise FormatError(f"{where}: {exc.message}", path) from None
 
 
-def _read_packed(grp, indices: Sequence[int] | None, path: Path) -> list[HaloCatalog]:
-    """Catalogs (all, or those at ``indices``) of a packed group."""
+_PACKED_ARRAYS = ("positions", "velocities", "masses")
+_PACKED_COLUMNS = ("box_size", "redshift", "has_cosmology", *_COSMO_KEYS, "name", "provenance")
+
+
+def _packed_columns(grp, n: int, path: Path) -> dict[str, np.ndarray]:
+    """The per-catalog columns of a packed group, each checked to hold ``n`` values."""
     try:
-        offsets = np.asarray(grp["offsets"][()], dtype=np.int64)
-        n = len(offsets) - 1
-        if n < 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
-            raise FormatError("packed file: bad 'offsets' dataset", path)
-        sel = list(range(n)) if indices is None else [int(i) for i in indices]
-        if any(not -n <= i < n for i in sel):
-            raise FormatError(f"catalog index out of range (file holds {n})", path)
-        sel = [i % n for i in sel]
-        arrays = {key: grp[key][()] * float(grp[key].attrs.get("scale", 1.0)) for key in ("positions", "velocities")}
-        arrays["masses"] = grp["masses"][()]
-        if any(len(a) != offsets[-1] for a in arrays.values()):
+        cols = {key: (grp[key].asstr()[()] if key in ("name", "provenance") else grp[key][()])
+                for key in _PACKED_COLUMNS}
+    except KeyError as exc:
+        raise FormatError(f"packed file is missing a dataset ({_short(exc)})", path) from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise FormatError(f"packed file: cannot read its catalog columns ({_short(exc)})", path) from None
+    for key, col in cols.items():
+        if np.shape(col) != (n,):
+            raise FormatError(f"packed file: '{key}' holds {np.shape(col)} values for {n} catalogs", path)
+    return cols
+
+
+def _packed_cosmology(cols: dict[str, np.ndarray], i: int, path: Path) -> Cosmology | None:
+    if not bool(cols["has_cosmology"][i]):
+        return None
+    try:
+        return Cosmology.from_dict({k: float(cols[k][i]) for k in _COSMO_KEYS if np.isfinite(cols[k][i])})
+    except LssviewerError as exc:
+        raise FormatError(f"catalog {i}: bad cosmology ({exc.message})", path) from None
+
+
+def _read_packed(grp, indices: Sequence[int] | None, path: Path) -> list[HaloCatalog]:
+    """Catalogs (all, or those at ``indices``) of a packed group; a few catalogs are read row range by row range."""
+    offsets = _packed_offsets(grp, path)
+    n = len(offsets) - 1
+    sel = list(range(n)) if indices is None else [int(i) for i in indices]
+    if any(not -n <= i < n for i in sel):
+        raise FormatError(f"catalog index out of range (file holds {n})", path)
+    sel = [i % n for i in sel]
+    cols = _packed_columns(grp, n, path)
+    whole = len(sel) > n // 8  # else read only the selected rows
+    try:
+        datasets = {key: grp[key] for key in _PACKED_ARRAYS}
+        if any(ds.shape[:1] != (offsets[-1],) for ds in datasets.values()):
             raise FormatError("packed file: array lengths do not match 'offsets'", path)
-        cols = {key: grp[key][()] for key in ("box_size", "redshift", "has_cosmology", *_COSMO_KEYS) if key in grp}
-        names = grp["name"].asstr()[()]
-        provs = grp["provenance"].asstr()[()]
+        scale = {key: float(ds.attrs.get("scale", 1.0)) for key, ds in datasets.items()}
+        arrays = {key: ds[()] for key, ds in datasets.items()} if whole else None
+        out = []
+        for i in sel:
+            rows = slice(int(offsets[i]), int(offsets[i + 1]))
+            part = {key: np.asarray((arrays[key] if whole else datasets[key])[rows], dtype=np.float64) * scale[key]
+                    for key in _PACKED_ARRAYS}
+            try:
+                provenance = json.loads(cols["provenance"][i])
+            except json.JSONDecodeError:
+                provenance = {"provenance_text": cols["provenance"][i]}
+            try:
+                out.append(HaloCatalog(part["positions"], part["velocities"], part["masses"],
+                                       box_size=float(cols["box_size"][i]), redshift=float(cols["redshift"][i]),
+                                       cosmology=_packed_cosmology(cols, i, path), name=str(cols["name"][i]),
+                                       provenance=provenance))
+            except CatalogError as exc:
+                raise FormatError(f"catalog {i}: {exc.message}", path) from None
     except KeyError as exc:
         raise FormatError(f"packed file is missing a dataset ({_short(exc)})", path) from None
     except (OSError, ValueError, TypeError) as exc:
         raise FormatError(f"packed file: cannot read its arrays ({_short(exc)})", path) from None
-    out = []
-    for i in sel:
-        rows = slice(offsets[i], offsets[i + 1])
-        where = f"catalog {i}"
-        cosmo = None
-        if bool(cols.get("has_cosmology", np.zeros(n, bool))[i]):
-            try:
-                cosmo = Cosmology.from_dict({k: float(cols[k][i]) for k in _COSMO_KEYS
-                                             if k in cols and np.isfinite(cols[k][i])})
-            except LssviewerError as exc:
-                raise FormatError(f"{where}: bad cosmology ({exc.message})", path) from None
-        try:
-            provenance = json.loads(provs[i])
-        except json.JSONDecodeError:
-            provenance = {"provenance_text": provs[i]}
-        try:
-            out.append(HaloCatalog(np.asarray(arrays["positions"][rows], dtype=np.float64),
-                                   np.asarray(arrays["velocities"][rows], dtype=np.float64),
-                                   np.asarray(arrays["masses"][rows], dtype=np.float64),
-                                   box_size=float(cols["box_size"][i]), redshift=float(cols["redshift"][i]),
-                                   cosmology=cosmo, name=str(names[i]), provenance=provenance))
-        except CatalogError as exc:
-            raise FormatError(f"{where}: {exc.message}", path) from None
     return out
 
 
@@ -334,10 +389,9 @@ def read_cosmologies(path: str | os.PathLike[str]) -> list[Cosmology | None]:
     out: list[Cosmology | None] = []
     with _open(path) as f:
         if "packed" in f:
-            grp = f["packed"]
-            cols = {k: grp[k][()] for k in _COSMO_KEYS if k in grp}
-            return [Cosmology.from_dict({k: float(v[i]) for k, v in cols.items() if np.isfinite(v[i])}) if has
-                    else None for i, has in enumerate(grp["has_cosmology"][()])]
+            n = len(_packed_offsets(f["packed"], path)) - 1
+            cols = _packed_columns(f["packed"], n, path)
+            return [_packed_cosmology(cols, i, path) for i in range(n)]
         for key in sorted(f["catalogs"].keys()):
             attrs = f["catalogs"][key].attrs
             out.append(Cosmology.from_dict({k: float(attrs[k]) for k in _COSMO_KEYS if k in attrs})

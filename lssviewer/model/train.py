@@ -368,8 +368,8 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
         data: path of a native HDF5 suite, a list of HaloCatalog, or a :class:`Suite`.
         out: run directory (model.json/.safetensors, train_state.*, metrics.csv, config.json).
         config: training configuration (default :class:`TrainConfig`); on resume the saved one is
-            used unless a config is given, which must then agree with it except for ``steps`` and the
-            logging/checkpoint intervals.
+            used unless a config is given, which must then agree with it except for ``steps``, the
+            logging/checkpoint intervals and the execution settings (device, compile, precision).
         resume: continue from ``out``'s train state (bit-exact: the same parameters as a run that was
             never interrupted, on the same device and thread count).
         stop_after: stop (with a checkpoint) after this many steps of this call (tests; time slices).

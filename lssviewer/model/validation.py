@@ -369,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "data": model.meta.get("data", {}), "training": model.meta.get("training", {}),
                             "device": model.device}
     t0 = time.perf_counter()
+    if args.skip_heldout < 0:
+        raise SystemExit("--skip-heldout must be >= 0")
     if args.heldout:
         idx = model.meta["data"]["val_indices"] if args.heldout_indices == "val" else None
         idx = list(idx if idx is not None else range(hdf5.count(args.heldout)))

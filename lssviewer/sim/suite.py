@@ -31,7 +31,7 @@ import numpy as np
 
 from lssviewer.catalog import HaloCatalog
 from lssviewer.cosmology import DEFAULT_PRIOR, Cosmology, PriorBox
-from lssviewer.errors import FormatError, ParameterError
+from lssviewer.errors import FormatError, LssviewerError, ParameterError
 from lssviewer.sim.config import DEFAULT_CONFIG, SimConfig
 
 
@@ -342,6 +342,7 @@ def run_suite(plan: SuitePlan, path: str | os.PathLike[str], shard: tuple[int, i
     write_time = 0.0
     pending: list[HaloCatalog] = []
     made = 0
+    stored = done  # boxes in the file before those in pending
     try:
         for index, catalog, summary in iter_boxes(jobs, workers, per_worker):
             if on_box is not None:
@@ -352,7 +353,8 @@ def run_suite(plan: SuitePlan, path: str | os.PathLike[str], shard: tuple[int, i
                 t0 = time.perf_counter()
                 hdf5.append(pending, path, dtype="float32")
                 write_time += time.perf_counter() - t0
-                pending = []
+                n_written, pending = len(pending), []  # in this order: see _flush_on_interrupt
+                stored += n_written
             if bar is not None:
                 elapsed = time.perf_counter() - t_start
                 bar.set_postfix_str(f"{elapsed / made:.2f} s/box")
@@ -360,14 +362,32 @@ def run_suite(plan: SuitePlan, path: str | os.PathLike[str], shard: tuple[int, i
     except SimulationError as exc:
         raise SimulationError(f"suite stopped: {exc.message}", path) from None
     except KeyboardInterrupt:  # keep the finished boxes of a partial batch, then stop
-        if pending:
-            hdf5.append(pending, path, dtype="float32")
+        _flush_on_interrupt(pending, path, expected_before=stored)
         raise
     finally:
         if bar is not None:
             bar.close()
     return SuiteReport(path=str(path), total=len(todo), already_done=done, made=made,
                        elapsed=time.perf_counter() - t_start, write_time=write_time)
+
+
+def _flush_on_interrupt(pending: list[HaloCatalog], path: Path, expected_before: int) -> None:
+    """Append the finished boxes of an interrupted run that the file does not hold yet.
+
+    ``expected_before``: boxes in the file before ``pending``. The interrupt may have come after an append
+    had completed but before ``pending`` was cleared (``expected_before`` is then behind by ``len(pending)``),
+    so the file is counted rather than trusted. A failure
+    here is reported, not raised, so the interrupt still ends the run (exit status 130).
+    """
+    from lssviewer.io import hdf5
+
+    try:
+        stored = hdf5.count(path) if path.exists() else 0
+        rest = pending[max(0, stored - expected_before):]
+        if rest:
+            hdf5.append(rest, path, dtype="float32")
+    except LssviewerError as exc:
+        print(f"lssviewer suite: could not save the last {len(pending)} finished box(es): {exc}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------------
