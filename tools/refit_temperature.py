@@ -1,0 +1,95 @@
+"""Refit a model's likelihood temperature on the per-box truth deficits of coverage runs already made.
+
+    python tools/refit_temperature.py --model resources/models/default \
+        --coverage resources/models/default/card.json benchmarks/results/bench_heldout_coverage_first50.json \
+                   benchmarks/results/bench_heldout_coverage_rest.json [--write]
+
+Each file is a model card (its ``coverage``) or a ``bench_heldout_coverage.py`` result (the entry of
+``--model``); their ``per_box`` deficits (truth's log L below the profile maximum, raw, nats) are pooled over
+boxes and both parameters, and the temperature is the same statistic as ``validation --calibrate``
+(:func:`lssviewer.model.likelihood.calibrate_temperature`). Because those boxes then serve to fit, the coverage
+of the refitted procedure is estimated by 2-fold cross-validation (random halves of the boxes, 2,000 splits):
+printed, and stored with the calibration. ``--write`` stores it in the model's model.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import chi2
+
+from lssviewer.model.checkpoint import write_calibration
+from lssviewer.model.likelihood import calibrate_temperature
+from lssviewer.model.validation import PARAMS
+
+
+def per_box(path: str, model: str) -> tuple[dict[str, list[float]], list[int], dict]:
+    """(deficits per parameter, suite indices, settings) of the coverage in ``path``."""
+    data = json.loads(Path(path).read_text())
+    if "coverage" in data:  # a model card
+        cov, idx = data["coverage"], data["coverage"]["indices"]
+    else:  # bench_heldout_coverage.py
+        key = next((k for k in data["models"] if Path(k).resolve() == Path(model).resolve()), None)
+        if key is None:
+            raise SystemExit(f"{path}: no results for {model}")
+        cov, idx = data["models"][key], data["indices"]
+    return ({p: cov["per_box"][f"deficit_nats_{p}"] for p in PARAMS}, list(idx),
+            {"points": cov["points"], "n_noise": cov["n_noise"]})
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--coverage", nargs="+", required=True, help="model cards / bench_heldout_coverage results")
+    ap.add_argument("--splits", type=int, default=2000)
+    ap.add_argument("--write", action="store_true", help="store the calibration in the model's model.json")
+    args = ap.parse_args(argv)
+    deficits: dict[str, list[float]] = {p: [] for p in PARAMS}
+    indices: list[int] = []
+    settings = []
+    for path in args.coverage:
+        d, idx, s = per_box(path, args.model)
+        for p in PARAMS:
+            deficits[p] += d[p]
+        indices += idx
+        settings.append(s)
+    if len(set(indices)) != len(indices):
+        raise SystemExit("the coverage files share boxes")
+    if len({json.dumps(s, sort_keys=True) for s in settings}) != 1:
+        raise SystemExit(f"the coverage files differ in points / noise draws: {settings}")
+    dp = {p: np.asarray(v) for p, v in deficits.items()}
+    n = len(indices)
+    t = calibrate_temperature([d for p in PARAMS for d in deficits[p]])
+    rng = np.random.default_rng(0)
+    cv68 = {p: [] for p in PARAMS}
+    cv95 = {p: [] for p in PARAMS}
+    fits = []
+    q95 = chi2.ppf(0.95, 1) / 2.0
+    for _ in range(args.splits):
+        perm = rng.permutation(n)
+        fit, test = perm[: n // 2], perm[n // 2:]
+        tf = calibrate_temperature(np.concatenate([dp[p][fit] for p in PARAMS]))
+        fits.append(tf)
+        for p in PARAMS:
+            cv68[p].append(np.mean(dp[p][test] <= 0.5 * tf))
+            cv95[p].append(np.mean(dp[p][test] <= q95 * tf))
+    cal = {"temperature": float(f"{t:.4g}"), "n_boxes": n, "n_profiles": 2 * n, **settings[0],
+           "method": "pooled per-box deficits of coverage runs (tools/refit_temperature.py)",
+           "sources": list(args.coverage), "indices": indices,
+           "cross_validation": {"splits": args.splits, "half_sample_temperature_mean": round(float(np.mean(fits)), 3),
+                                "half_sample_temperature_sd": round(float(np.std(fits)), 3),
+                                **{p: {"coverage68": round(float(np.mean(cv68[p])), 3),
+                                       "coverage95": round(float(np.mean(cv95[p])), 3)} for p in PARAMS}},
+           "raw_coverage68": {p: round(float(np.mean(dp[p] <= 0.5)), 3) for p in PARAMS}}
+    print(json.dumps({k: v for k, v in cal.items() if k not in ("indices",)}, indent=1))
+    if args.write:
+        write_calibration(args.model, cal)
+        print(f"wrote the calibration (T = {cal['temperature']}) into {args.model}/model.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
