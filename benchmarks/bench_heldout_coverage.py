@@ -25,8 +25,9 @@ from lssviewer.model.validation import DEFAULT_NOISE, PARAMS, coverage
 RESULTS = Path(__file__).parent / "results"
 
 
-def common_heldout(models, suite_size: int, first_index: int) -> list[int]:
-    """Indices no model trained on, calibrated on or early-stopped on, from the first model's validation set."""
+def common_heldout(models, suite_size: int, first_index: int, exclude_calibration: bool = True) -> list[int]:
+    """Indices no model trained on, calibrated on (unless ``exclude_calibration`` is False: for measures that
+    use no temperature) or early-stopped on, from the first model's validation set."""
     candidates = [i for i in models[0].meta["data"]["val_indices"] if i >= first_index]
     excluded: set[int] = set()
     for m in models:
@@ -34,7 +35,8 @@ def common_heldout(models, suite_size: int, first_index: int) -> list[int]:
         val = list(data.get("val_indices", []))
         if data.get("n_catalogs", suite_size) > first_index:  # trained on this suite's later boxes: keep its val
             excluded |= set(range(suite_size)) - set(val)
-        excluded |= set(m.meta.get("calibration", {}).get("indices", []))
+        if exclude_calibration:
+            excluded |= set(m.meta.get("calibration", {}).get("indices", []))
         # the boxes of the training's validation loss (early stopping); 16 is TrainConfig's default
         excluded |= set(val[: int(m.meta.get("training", {}).get("config", {}).get("val_boxes", 16))])
     return [i for i in candidates if i not in excluded]

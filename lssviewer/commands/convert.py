@@ -43,8 +43,6 @@ def run(args: argparse.Namespace) -> int:
     if args.packed:
         if (args.fmt_out or "hdf5") != "hdf5" or not args.output.lower().endswith((".h5", ".hdf5")):
             raise FormatError("--packed needs an HDF5 output (.h5 / .hdf5)", args.output)
-        if not 0 <= args.position_decimals <= 5 or not 0 <= args.velocity_decimals <= 4:
-            raise FormatError("--position-decimals must be 0-5 and --velocity-decimals 0-4", args.output)
         extra = {"packed": True, "position_decimals": args.position_decimals,
                  "velocity_decimals": args.velocity_decimals}
     used = io.save(catalogs, args.output, fmt=args.fmt_out, **extra)

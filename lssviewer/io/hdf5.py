@@ -132,8 +132,7 @@ def _write_packed(f, catalogs: Sequence[HaloCatalog], position_decimals: int, ve
     box_q = np.rint(np.repeat([c.box_size for c in catalogs], counts) * 10.0**position_decimals).astype(np.int64)
     pos_q = np.where(pos_q >= box_q[:, None], pos_q - box_q[:, None], pos_q)
     vel_q = _fixed_point(np.concatenate([c.velocities for c in catalogs]), velocity_decimals, "velocities")
-    masses = np.concatenate([c.masses for c in catalogs])
-    mass = masses.astype(np.float32)
+    mass = np.concatenate([c.masses for c in catalogs]).astype(np.float32)
     if len(mass) and not (np.all(np.isfinite(mass)) and mass.min() >= np.finfo(np.float32).tiny):
         raise CatalogError("masses outside the float32 range of a packed file")
     gz = {"compression": "gzip", "shuffle": True}
@@ -161,8 +160,8 @@ def write(catalogs: Sequence[HaloCatalog], path: str | os.PathLike[str], dtype: 
           packed: bool = False, position_decimals: int = 3, velocity_decimals: int = 1) -> None:
     """Write ``catalogs`` to ``path`` (atomically replacing any existing file).
 
-    ``packed=True`` writes the compact packed layout (float32, positions and velocities rounded to
-    ``position_decimals`` / ``velocity_decimals`` decimals; ``dtype`` is then ignored).
+    ``packed=True`` writes the compact packed layout (positions and velocities in fixed point with
+    ``position_decimals`` / ``velocity_decimals`` decimals, masses float32; ``dtype`` is then ignored).
     """
     h5py = _h5py()
     catalogs = list(catalogs)
@@ -188,13 +187,14 @@ def append(catalogs: Iterable[HaloCatalog], path: str | os.PathLike[str], dtype:
     catalogs = list(catalogs)
     if path.exists():
         count(path)  # validates the existing file before we build on it
-        if is_packed(path):  # one set of arrays: rewrite it whole, keeping its rounding
-            with _open(path) as f:
-                try:
-                    decimals = (int(f["packed"].attrs["position_decimals"]),
-                                int(f["packed"].attrs["velocity_decimals"]))
-                except (KeyError, TypeError, ValueError):
-                    raise FormatError("packed file has no valid position_decimals / velocity_decimals", path) from None
+        with _open(path) as f:
+            grp = f["packed"] if "packed" in f else None
+            try:
+                decimals = None if grp is None else (int(grp.attrs["position_decimals"]),
+                                                     int(grp.attrs["velocity_decimals"]))
+            except (KeyError, TypeError, ValueError):
+                raise FormatError("packed file has no valid position_decimals / velocity_decimals", path) from None
+        if decimals is not None:  # one set of arrays: rewrite it whole, keeping its rounding
             merged = read(path) + catalogs
             write(merged, path, packed=True, position_decimals=decimals[0], velocity_decimals=decimals[1])
             return len(merged)

@@ -376,8 +376,8 @@ def _flush_on_interrupt(pending: list[HaloCatalog], path: Path, expected_before:
 
     ``expected_before``: boxes in the file before ``pending``. The interrupt may have come after an append
     had completed but before ``pending`` was cleared (``expected_before`` is then behind by ``len(pending)``),
-    so the file is counted rather than trusted. A failure
-    here is reported, not raised, so the interrupt still ends the run (exit status 130).
+    so the file is counted rather than trusted. A failure here is reported, not raised, so the interrupt
+    still ends the run (exit status 130).
     """
     from lssviewer.io import hdf5
 
