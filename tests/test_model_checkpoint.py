@@ -184,3 +184,37 @@ def test_shipped_default_training_config_is_valid():
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "resources" / "models" / "default.toml")
     assert cfg.network.d_model == 128 and cfg.prior.omega_m == (0.1, 0.5) and cfg.sample_steps >= 1
+
+
+def test_warm_start_begins_at_the_source_model_and_refuses_other_architectures(tmp_path, suite, run_dir):
+    """--init-from: a run with a new zero-initialised part (relative_phases) starts from exactly the source
+    model's function (same ELBOs before any step), trains, and keeps the source's feature standardisation;
+    a source of another width is refused in one line naming it."""
+    from lssviewer.model.data import suite_from_catalogs
+    from lssviewer.model.network import NetworkConfig
+    from lssviewer.model.train import _load_warm_start, _warm_start_files, build_model
+
+    base = tiny_config()
+    cfg = base.replace(init_from=str(run_dir), steps=3,
+                       network=NetworkConfig(**dict(base.network.to_dict(), relative_phases=2)))
+    transform, weights = _warm_start_files(cfg, suite_from_catalogs(suite))
+    vdm = build_model(cfg)
+    _load_warm_start(vdm, weights, cfg.init_from)
+    source = load_model(run_dir, device="cpu")
+    warm_meta, _ = checkpoint.load_model_files(run_dir)
+    warm_meta = dict(warm_meta, architecture=dict(warm_meta["architecture"], network=cfg.network.to_dict()))
+    warm = api.DiffusionModel(vdm, warm_meta, device="cpu")
+    grid = [[0.3, 0.8], [0.2, 0.7]]
+    a = [p.log_likelihood for p in source.scan(suite[0], grid, n_noise=4)]
+    b = [p.log_likelihood for p in warm.scan(suite[0], grid, n_noise=4)]
+    assert a == pytest.approx(b, abs=1e-4)
+    assert transform.to_dict() == source.transform.to_dict()
+    res = train(suite, tmp_path / "warm", cfg, progress=False)
+    meta, w = checkpoint.load_model_files(tmp_path / "warm")
+    assert res.step == 3 and meta["training"]["config"]["init_from"] == str(run_dir)
+    assert meta["features"] == warm_meta["features"]
+    assert any(float(v.abs().max()) > 0 for k, v in w.items() if ".rel_out." in k)  # the new part learned
+    wide = cfg.replace(network=NetworkConfig(**dict(cfg.network.to_dict(), d_model=32)))
+    with pytest.raises(ParameterError, match="d_model") as err:
+        train(suite, tmp_path / "bad", wide, progress=False)
+    assert "\n" not in str(err.value) and str(run_dir) in str(err.value)

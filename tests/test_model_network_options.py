@@ -77,3 +77,59 @@ def test_theta_embedding_bandwidth():
     c = net.conditioning(g, th, (-10.0, 8.0))
     torch.testing.assert_close(c[0], c[1])
     assert not torch.allclose(c[0], c[2])
+
+
+def test_relative_phases_are_attention_weighted_periodic_offsets():
+    """The relative-phase messages equal sum_j a_ij [cos, sin](2 pi k (u_j - u_i)) with the block's own
+    attention weights a_ij (computed here by hand, bias included), and do not change when the whole catalog
+    is translated periodically."""
+    from lssviewer.model.network import Attention
+
+    torch.manual_seed(1)
+    att = Attention(16, 2).eval()
+    b, n, k_freq = 1, 30, 3
+    x = torch.randn(b, n, 16)
+    u = torch.rand(b, n, 3)
+    bias = -5.0 * periodic_sq_distances(u)[:, None].expand(-1, 2, -1, -1)
+
+    def phases_of(u_):
+        ang = (2 * math.pi * u_[..., :, None] * 2.0 ** torch.arange(k_freq)).flatten(-2)
+        return torch.cat([torch.cos(ang), torch.sin(ang)], dim=-1)
+
+    with torch.no_grad():
+        plain, none = att(x, x, bias)
+        out, rel = att(x, x, bias, phases_of(u))
+        torch.testing.assert_close(out, plain, rtol=1e-5, atol=1e-6)  # the usual output is unchanged
+        assert none is None and rel.shape == (b, n, 2 * 6 * k_freq)
+        q = att.q(x).view(b, n, 2, 8).transpose(1, 2)
+        key = att.kv(x).view(b, n, 2, 2, 8).permute(2, 0, 3, 1, 4)[0]
+        a = torch.softmax(q @ key.transpose(-1, -2) / math.sqrt(8) + bias, dim=-1)  # (B, heads, N, N)
+        du = (u[:, None, :, :] - u[:, :, None, :])[..., :, None] * 2.0 ** torch.arange(k_freq)  # (B, Ni, Nj, 3, K)
+        ang = 2 * math.pi * du.flatten(-2)
+        want = torch.cat([torch.einsum("bhij,bijp->bhip", a, torch.cos(ang)),
+                          torch.einsum("bhij,bijp->bhip", a, torch.sin(ang))], dim=-1)
+        torch.testing.assert_close(rel, want.transpose(1, 2).reshape(b, n, -1), rtol=1e-4, atol=1e-5)
+        shifted = torch.remainder(u + torch.tensor([0.37, 0.81, 0.05]), 1.0)
+        _, rel_s = att(x, x, bias, phases_of(shifted))
+        torch.testing.assert_close(rel_s, rel, rtol=1e-4, atol=1e-4)
+
+
+def test_relative_phases_start_as_the_network_without_them():
+    """Zero-initialised rel_out: a network with the option and the weights of one without computes the same
+    eps (so a warm start from an older model begins at exactly its function); once rel_out is non-zero the
+    network stays permutation equivariant."""
+    base = _net()
+    cfg = dict(base.config.to_dict(), relative_phases=3)
+    net = ScoreNetwork(NetworkConfig.from_dict(cfg)).eval()
+    missing, unexpected = net.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and missing and all(".rel_out." in m for m in missing)
+    z = torch.randn(2, 40, 7)
+    gamma, theta = torch.tensor([-6.0, 1.0]), torch.tensor([[0.3, 0.6], [0.7, 0.2]])
+    with torch.no_grad():
+        torch.testing.assert_close(net(z, gamma, theta, (-10.0, 8.0)), base(z, gamma, theta, (-10.0, 8.0)))
+        for block in net.blocks:
+            torch.nn.init.normal_(block.rel_out.weight, 0.0, 0.5)
+        out = net(z, gamma, theta, (-10.0, 8.0))
+        assert not torch.allclose(out, base(z, gamma, theta, (-10.0, 8.0)))
+        perm = torch.randperm(40)
+        torch.testing.assert_close(net(z[:, perm], gamma, theta, (-10.0, 8.0)), out[:, perm], rtol=1e-4, atol=1e-5)

@@ -43,10 +43,14 @@ def test_refit_temperature_recovers_a_known_over_confidence(tmp_path):
     T within ~2 sd of its sampling error (600 deficits: sd of the 68.3th-percentile T ~0.12) and its
     cross-validated coverage, averaged over splits, is 68.3 % within 0.04 (~2 sd)."""
     rng = np.random.default_rng(3)
-    n = 300
-    card = {"coverage": {"points": 30, "n_noise": 16, "indices": list(range(n)),
-                         "per_box": {f"deficit_nats_{p}": list(0.75 * rng.chisquare(1, n))
-                                     for p in ("omega_m", "sigma_8")}}}
+    n, n_cal = 240, 60  # the card's coverage boxes and its calibration boxes (kept per box) are pooled
+
+    def run(indices):
+        return {"points": 30, "n_noise": 16, "indices": indices,
+                "per_box": {f"deficit_nats_{p}": list(0.75 * rng.chisquare(1, len(indices)))
+                            for p in ("omega_m", "sigma_8")}}
+
+    card = {"coverage": run(list(range(n))), "calibration": run(list(range(n, n + n_cal)))}
     path = tmp_path / "card.json"
     path.write_text(json.dumps(card))
     model = tmp_path / "model"
@@ -54,6 +58,7 @@ def test_refit_temperature_recovers_a_known_over_confidence(tmp_path):
     (model / "model.json").write_text(json.dumps({"format": "lssviewer-model", "format_version": 2}))
     assert refit_temperature.main(["--model", str(model), "--coverage", str(path), "--splits", "200", "--write"]) == 0
     cal = json.loads((model / "model.json").read_text())["calibration"]
+    assert cal["n_boxes"] == n + n_cal and cal["indices"] == list(range(n + n_cal))
     assert cal["temperature"] == pytest.approx(1.5, abs=0.25)
     for p in ("omega_m", "sigma_8"):
         assert cal["cross_validation"][p]["coverage68"] == pytest.approx(0.683, abs=0.04)

@@ -4,9 +4,10 @@
         --coverage resources/models/default/card.json benchmarks/results/bench_heldout_coverage_first50.json \
                    benchmarks/results/bench_heldout_coverage_rest.json [--write]
 
-Each file is a model card (its ``coverage``) or a ``bench_heldout_coverage.py`` result (the entry of
-``--model``); their ``per_box`` deficits (truth's log L below the profile maximum, raw, nats) are pooled over
-boxes and both parameters, and the temperature is the same statistic as ``validation --calibrate``
+Each file is a model card (its ``coverage``, and its ``calibration`` when that kept per-box deficits) or a
+``bench_heldout_coverage.py`` result (the entry of ``--model``); their ``per_box`` deficits (truth's log L below
+the profile maximum, raw, nats) are pooled over boxes and both parameters, and the temperature is the same
+statistic as ``validation --calibrate``
 (:func:`lssviewer.model.likelihood.calibrate_temperature`). Because those boxes then serve to fit, the coverage
 of the refitted procedure is estimated by 2-fold cross-validation (random halves of the boxes, 2,000 splits):
 printed, and stored with the calibration. ``--write`` stores it in the model's model.json.
@@ -26,18 +27,21 @@ from lssviewer.model.likelihood import calibrate_temperature
 from lssviewer.model.validation import PARAMS
 
 
-def per_box(path: str, model: str) -> tuple[dict[str, list[float]], list[int], dict]:
-    """(deficits per parameter, suite indices, settings) of the coverage in ``path``."""
+def per_box(path: str, model: str) -> list[tuple[dict[str, list[float]], list[int], dict]]:
+    """[(deficits per parameter, suite indices, settings)] of the coverage runs in ``path``."""
     data = json.loads(Path(path).read_text())
-    if "coverage" in data:  # a model card
-        cov, idx = data["coverage"], data["coverage"]["indices"]
+    if "coverage" in data:  # a model card: its coverage boxes, and its calibration boxes when kept per box
+        runs = [(data["coverage"], data["coverage"]["indices"])]
+        cal = data.get("calibration") or {}
+        if "per_box" in cal:
+            runs.append((cal, cal["indices"]))
     else:  # bench_heldout_coverage.py
         key = next((k for k in data["models"] if Path(k).resolve() == Path(model).resolve()), None)
         if key is None:
             raise SystemExit(f"{path}: no results for {model}")
-        cov, idx = data["models"][key], data["indices"]
-    return ({p: cov["per_box"][f"deficit_nats_{p}"] for p in PARAMS}, list(idx),
-            {"points": cov["points"], "n_noise": cov["n_noise"]})
+        runs = [(data["models"][key], data["indices"])]
+    return [({p: cov["per_box"][f"deficit_nats_{p}"] for p in PARAMS}, list(idx),
+             {"points": cov["points"], "n_noise": cov["n_noise"]}) for cov, idx in runs]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     indices: list[int] = []
     settings = []
     for path in args.coverage:
-        d, idx, s = per_box(path, args.model)
-        for p in PARAMS:
-            deficits[p] += d[p]
-        indices += idx
-        settings.append(s)
+        for d, idx, s in per_box(path, args.model):
+            for p in PARAMS:
+                deficits[p] += d[p]
+            indices += idx
+            settings.append(s)
     if len(set(indices)) != len(indices):
         raise SystemExit("the coverage files share boxes")
     if len({json.dumps(s, sort_keys=True) for s in settings}) != 1:

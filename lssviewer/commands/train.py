@@ -19,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--max-minutes", type=float,
                    help="stop with a checkpoint after this many minutes (resume later with --resume)")
+    p.add_argument("--init-from", metavar="MODEL_DIR",
+                   help="start from this model's weights (fine-tuning; new parts of the architecture start at zero)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -41,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["precision"] = "bf16"
     if args.compile:
         overrides["compile"] = True
+    if args.init_from:
+        overrides["init_from"] = str(args.init_from)
     if overrides:
         if config is None and args.resume and checkpoint.has_train_state(args.out):
             saved, _ = checkpoint.load_train_state(args.out)

@@ -44,6 +44,11 @@ class NetworkConfig:
     # can single out each of the suite's cosmologies; its ELBO profiles come out jagged (wiggles of 5-15
     # nats between neighbouring grid points) and their intervals far too narrow. 6: at most 3 rad, smooth.
     theta_max_period: int = 100
+    # > 0: relative-phase messages with this many geometric frequencies k = 1, 2, ..., 2^(K-1): every head
+    # also returns sum_j a_ij [cos, sin](2 pi k (u_j - u_i)) per axis (translation invariant, periodic), so a
+    # halo sees the direction and concentration of its neighbours under its own attention kernel (pairwise
+    # infall, close pairs). 0: off (models before v0.5).
+    relative_phases: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -84,13 +89,27 @@ class Attention(nn.Module):
         self.kv = nn.Linear(d, 2 * d)
         self.out = nn.Linear(d, d)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, bias: torch.Tensor | None = None,
+                phases: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attention output (B, Nq, d), and with ``phases`` (B, N, 2P: cos then sin of each context token's
+        angles; self-attention only) the attention-weighted phases relative to each query, (B, Nq, heads * 2P)."""
         b, nq, d = x.shape
         h = self.heads
         q = self.q(x).view(b, nq, h, d // h).transpose(1, 2)
         k, v = self.kv(c).view(b, c.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return self.out(y.transpose(1, 2).reshape(b, nq, d))
+        if phases is None:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+            return self.out(y.transpose(1, 2).reshape(b, nq, d)), None
+        # the phases ride along as extra value columns: one softmax, one matmul
+        pv = phases[:, None].expand(-1, h, -1, -1).to(v.dtype)
+        y = F.scaled_dot_product_attention(q, k, torch.cat([v, pv], dim=-1), attn_mask=bias)
+        y, ph = y[..., : d // h], y[..., d // h:].float()
+        n_ang = phases.shape[-1] // 2
+        cm, sm = ph[..., :n_ang], ph[..., n_ang:]  # sum_j a_ij cos(phi_j), sum_j a_ij sin(phi_j)
+        ci, si = phases[:, None, :, :n_ang].float(), phases[:, None, :, n_ang:].float()
+        # rotate by the query's own angle: sum_j a_ij cos(phi_j - phi_i), sum_j a_ij sin(phi_j - phi_i)
+        rel = torch.cat([cm * ci + sm * si, sm * ci - cm * si], dim=-1)
+        return self.out(y.transpose(1, 2).reshape(b, nq, d)), rel.transpose(1, 2).reshape(b, nq, -1)
 
 
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -101,7 +120,7 @@ class Block(nn.Module):
     """Pre-norm transformer block with adaLN-zero conditioning (and optional inducing points)."""
 
     def __init__(self, d: int, heads: int, mlp_ratio: int, cond_dim: int, induced_points: int,
-                 distance_bias: int = 0):
+                 distance_bias: int = 0, relative_phases: int = 0):
         super().__init__()
         self.norm1 = nn.LayerNorm(d, elementwise_affine=False)
         self.norm2 = nn.LayerNorm(d, elementwise_affine=False)
@@ -115,13 +134,22 @@ class Block(nn.Module):
             self.distance_scale = nn.Linear(cond_dim, heads)
             nn.init.zeros_(self.distance_scale.weight)
             nn.init.zeros_(self.distance_scale.bias)
+        self.rel_out = None
+        if relative_phases:
+            if induced_points > 0:
+                raise ValueError("relative_phases needs full attention (induced_points = 0)")
+            # zero-initialised: a block with it computes what it computed without it (warm starts)
+            self.rel_out = nn.Linear(heads * 6 * relative_phases, d)
+            nn.init.zeros_(self.rel_out.weight)
+            nn.init.zeros_(self.rel_out.bias)
         self.induced = None
         if induced_points > 0:
             self.induced = nn.Parameter(torch.randn(induced_points, d) / math.sqrt(d))
             self.attn_in = Attention(d, heads)
             self.norm_i = nn.LayerNorm(d)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, d2: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, d2: torch.Tensor | None = None,
+                phases: torch.Tensor | None = None) -> torch.Tensor:
         s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)
         h = _modulate(self.norm1(x), s1, sc1)
         if self.induced is None:
@@ -131,11 +159,13 @@ class Block(nn.Module):
                 # s starts at 0 (w = 1: negligible for d^2 << 1) and learns the scale per noise level
                 w = torch.exp(self.distance_scale(c).clamp(max=14.0))  # (B, heads)
                 bias = -(w[:, :, None, None] * d2[:, None]).to(h.dtype)
-            a = self.attn(h, h, bias)
+            a, rel = self.attn(h, h, bias, phases if self.rel_out is not None else None)
+            if rel is not None:
+                a = a + self.rel_out(rel.to(a.dtype))
         else:  # ISAB: inducing points summarise the set, then the set attends to the summary
             ind = self.induced[None].expand(x.shape[0], -1, -1)
-            summary = self.norm_i(ind + self.attn_in(ind, h))
-            a = self.attn(h, summary)
+            summary = self.norm_i(ind + self.attn_in(ind, h)[0])
+            a = self.attn(h, summary)[0]
         x = x + g1[:, None, :] * a
         x = x + g2[:, None, :] * self.mlp(_modulate(self.norm2(x), s2, sc2))
         return x
@@ -161,7 +191,7 @@ class ScoreNetwork(nn.Module):
                                   nn.Linear(config.cond_dim, config.cond_dim), nn.SiLU())
         self.blocks = nn.ModuleList(
             Block(d, config.n_heads, config.mlp_ratio, config.cond_dim, config.induced_points,
-                  config.distance_bias)
+                  config.distance_bias, config.relative_phases)
             for _ in range(config.n_layers)
         )
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False)
@@ -190,10 +220,15 @@ class ScoreNetwork(nn.Module):
         d2 = None
         if self.config.distance_bias:
             d2 = periodic_sq_distances(u)
+        phases = None
+        if self.config.relative_phases:  # (B, N, 6K): cos then sin of 2 pi k u, k = 1, 2, 4, ...
+            k = 2.0 ** torch.arange(self.config.relative_phases, dtype=u.dtype, device=u.device)
+            ang = (2.0 * math.pi * u[..., :, None] * k).flatten(-2)
+            phases = torch.cat([torch.cos(ang), torch.sin(ang)], dim=-1)
         h = self.embed(torch.cat(inputs, dim=-1))
         c = self.conditioning(gamma, theta, gamma_range)
         for block in self.blocks:
-            h = block(h, c, d2)
+            h = block(h, c, d2, phases)
         shift, scale = self.ada_out(c).chunk(2, dim=-1)
         return self.out(_modulate(self.norm_out(h), shift, scale))
 

@@ -80,6 +80,10 @@ class TrainConfig:
     gamma_max: float = 8.0
     schedule: str = "learned"  # "learned" (monotone net, variance-minimising) or "linear"
     learn_endpoints: bool = False
+    # warm start: a model directory whose weights (and feature standardisation) start the run; the
+    # architecture must match except for new zero-initialised parts (e.g. network.relative_phases), so the
+    # run starts from exactly that model's function
+    init_from: str = ""
     # optimisation
     steps: int = 20000
     batch_size: int = 8  # global batch (split over DDP ranks)
@@ -415,12 +419,18 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     transform = FeatureTransform.fit(suite.raw[train_idx], suite.box_size,
                                      theta_to_unit(suite.theta[train_idx], cfg.prior), cfg.feature_theta_degree,
                                      per_box=cfg.feature_per_box, sd_degree=cfg.feature_box_sd_degree)
+    init_weights = None
     if state_meta is not None:
         transform = FeatureTransform.from_dict(state_meta["features"])
+    elif cfg.init_from:
+        transform, init_weights = _warm_start_files(cfg, suite)
 
     device = choose_device(cfg.device, local_rank)
     torch.manual_seed(cfg.seed)
-    vdm = build_model(cfg).to(device)
+    vdm = build_model(cfg)
+    if init_weights is not None:
+        _load_warm_start(vdm, init_weights, cfg.init_from)
+    vdm = vdm.to(device)
     ema = _EMA(vdm, cfg.ema_decay)
     named = [(n, p) for n, p in vdm.named_parameters() if p.requires_grad]
     decay_params = [p for n, p in named if p.ndim >= 2]
@@ -574,6 +584,41 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
         print(f"lssviewer train: step {step}/{cfg.steps}, {wall:.0f} s of training; model in {out}",
               file=sys.stderr)
     return TrainResult(out=out, step=step, metrics=metrics, stopped_early=step < cfg.steps)
+
+
+def _warm_start_files(cfg: TrainConfig, suite: Suite) -> tuple[FeatureTransform, dict[str, torch.Tensor]]:
+    """The feature standardisation and weights of ``cfg.init_from``, checked against the run."""
+    directory = Path(cfg.init_from)
+    meta, weights = checkpoint.load_model_files(directory)
+    if int(meta["n_halos"]) != suite.n_halos or abs(float(meta["box_size"]) - suite.box_size) > 1e-6:
+        raise ParameterError(f"--init-from model has N = {meta['n_halos']} in a {meta['box_size']} Mpc/h box; the "
+                             f"suite has N = {suite.n_halos} in {suite.box_size:g} Mpc/h", directory)
+    arch = meta["architecture"]
+    new_net = cfg.network.to_dict()
+    old_net = NetworkConfig.from_dict(arch["network"]).to_dict()
+    diffs = [k for k in new_net if new_net[k] != old_net[k] and not (k == "relative_phases" and old_net[k] == 0)]
+    sched = arch["schedule"]
+    if (sched["kind"], float(sched["gamma_min"]), float(sched["gamma_max"])) != (
+            cfg.schedule, cfg.gamma_min, cfg.gamma_max):
+        diffs.append("schedule")
+    if diffs:
+        raise ParameterError(f"--init-from model's architecture differs from the config in: {', '.join(diffs)}",
+                             directory)
+    try:
+        transform = FeatureTransform.from_dict(meta["features"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ParameterError(f"--init-from model has unreadable features ({exc})", directory) from None
+    if transform.per_box != cfg.feature_per_box:
+        raise ParameterError("--init-from model's feature_per_box differs from the config", directory)
+    return transform, weights
+
+
+def _load_warm_start(vdm: VDM, weights: Mapping[str, torch.Tensor], path: str) -> None:
+    """Load ``weights``; parameters they lack must be zero-initialised new parts (rel_out)."""
+    missing, unexpected = vdm.load_state_dict(dict(weights), strict=False)
+    bad = list(unexpected) + [n for n in missing if ".rel_out." not in n]
+    if bad:
+        raise ParameterError(f"--init-from weights do not fit the architecture ({', '.join(bad[:3])})", path)
 
 
 def _state_tensors(vdm: VDM, ema: _EMA, opt: torch.optim.Optimizer, gen: torch.Generator,

@@ -150,9 +150,10 @@ def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int
                 seed: int = 0) -> dict[str, Any]:
     """Fit the likelihood temperature on ``boxes`` (both parameters' profiles pooled).
 
-    ``per_parameter`` also gives the temperature each parameter's profiles alone would give (reported,
-    not used: one temperature keeps 2-D contours and 1-D profiles of one model consistent; None with fewer
-    than 10 boxes).
+    ``per_box`` keeps each box's raw truth deficit (nats) per parameter, so a later refit
+    (``tools/refit_temperature.py``) can pool these boxes with others. ``per_parameter`` also gives the
+    temperature each parameter's profiles alone would give (reported, not used: one temperature keeps 2-D
+    contours and 1-D profiles of one model consistent; None with fewer than 10 boxes).
     """
     profs = profiles(model, boxes, points, n_noise, seed)
     by_param = {param: [truth_deficit(*prof[param], prof["truth"][i]) for prof in profs]
@@ -167,7 +168,8 @@ def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int
             "n_noise": n_noise, "seed": seed, "deficit_quantiles_nats": quantiles(deficits),
             "per_parameter": {param: ({"temperature": float(f"{calibrate_temperature(v):.4g}"),
                                        "deficit_quantiles_nats": quantiles(v)} if len(v) >= MIN_DEFICITS else None)
-                              for param, v in by_param.items()}}
+                              for param, v in by_param.items()},
+            "per_box": {f"deficit_nats_{param}": [round(float(d), 3) for d in v] for param, v in by_param.items()}}
 
 
 def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs: Sequence[dict[str, Any]],
