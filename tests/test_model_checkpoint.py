@@ -214,6 +214,14 @@ def test_warm_start_begins_at_the_source_model_and_refuses_other_architectures(t
     assert res.step == 3 and meta["training"]["config"]["init_from"] == str(run_dir)
     assert meta["features"] == warm_meta["features"]
     assert any(float(v.abs().max()) > 0 for k, v in w.items() if ".rel_out." in k)  # the new part learned
+    # adapter fine-tune: only the new part moves, every weight of the source stays as it was
+    train(suite, tmp_path / "adapter", cfg.replace(train_new_only=True), progress=False)
+    _, src = checkpoint.load_model_files(run_dir)
+    _, ad = checkpoint.load_model_files(tmp_path / "adapter")
+    assert all(torch.equal(ad[k], v) for k, v in src.items())
+    assert any(float(v.abs().max()) > 0 for k, v in ad.items() if ".rel_out." in k)
+    with pytest.raises(ParameterError, match="train_new_only needs init_from"):
+        tiny_config(train_new_only=True)
     wide = cfg.replace(network=NetworkConfig(**dict(cfg.network.to_dict(), d_model=32)))
     with pytest.raises(ParameterError, match="d_model") as err:
         train(suite, tmp_path / "bad", wide, progress=False)

@@ -84,6 +84,9 @@ class TrainConfig:
     # architecture must match except for new zero-initialised parts (e.g. network.relative_phases), so the
     # run starts from exactly that model's function
     init_from: str = ""
+    # with init_from: train only the new parts (the source's weights stay frozen; an adapter fine-tune that
+    # cannot move the source's function except through the new parts)
+    train_new_only: bool = False
     # optimisation
     steps: int = 20000
     batch_size: int = 8  # global batch (split over DDP ranks)
@@ -128,6 +131,7 @@ class TrainConfig:
             (self.precision in ("fp32", "bf16"), "precision must be 'fp32' or 'bf16'"),
             (self.sampler in ("ancestral", "ddim", "dpm2"), "sampler must be 'dpm2', 'ddim' or 'ancestral'"),
             (self.gamma_min < self.gamma_max, "gamma_min must be < gamma_max"),
+            (not self.train_new_only or bool(self.init_from), "train_new_only needs init_from"),
             (self.network.d_model % self.network.n_heads == 0, "network.d_model must be divisible by n_heads"),
             (min(self.log_every, self.val_every, self.ckpt_every, self.sample_steps) >= 1,
              "log_every, val_every, ckpt_every and sample_steps must be >= 1"),
@@ -322,8 +326,11 @@ class _EMA:
     @torch.no_grad()
     def update(self, model: VDM, step: int) -> None:
         d = min(self.decay, (1.0 + step) / (10.0 + step))
-        ema_p = list(self.model.parameters())
-        p = [q.detach() for q in model.parameters()]
+        # frozen parameters (train_new_only) are left alone: d x + (1 - d) x is not always x in floats
+        pairs = [(e, q.detach()) for e, q in zip(self.model.parameters(), model.parameters(), strict=True)
+                 if q.requires_grad]
+        ema_p = [e for e, _ in pairs]
+        p = [q for _, q in pairs]
         torch._foreach_mul_(ema_p, d)
         torch._foreach_add_(ema_p, p, alpha=1.0 - d)
 
@@ -431,6 +438,9 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     if init_weights is not None:
         _load_warm_start(vdm, init_weights, cfg.init_from)
     vdm = vdm.to(device)
+    if cfg.train_new_only:
+        for name, p in vdm.named_parameters():
+            p.requires_grad_(_NEW_PART in name)
     ema = _EMA(vdm, cfg.ema_decay)
     named = [(n, p) for n, p in vdm.named_parameters() if p.requires_grad]
     decay_params = [p for n, p in named if p.ndim >= 2]
@@ -613,10 +623,14 @@ def _warm_start_files(cfg: TrainConfig, suite: Suite) -> tuple[FeatureTransform,
     return transform, weights
 
 
+#: names of the parameters a warm start may add (zero-initialised, so the source's function is kept)
+_NEW_PART = ".rel_out."
+
+
 def _load_warm_start(vdm: VDM, weights: Mapping[str, torch.Tensor], path: str) -> None:
     """Load ``weights``; parameters they lack must be zero-initialised new parts (rel_out)."""
     missing, unexpected = vdm.load_state_dict(dict(weights), strict=False)
-    bad = list(unexpected) + [n for n in missing if ".rel_out." not in n]
+    bad = list(unexpected) + [n for n in missing if _NEW_PART not in n]
     if bad:
         raise ParameterError(f"--init-from weights do not fit the architecture ({', '.join(bad[:3])})", path)
 
