@@ -100,9 +100,13 @@ class Attention(nn.Module):
         if phases is None:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
             return self.out(y.transpose(1, 2).reshape(b, nq, d)), None
-        # the phases ride along as extra value columns: one softmax, one matmul
+        # the phases ride along as extra value columns: one softmax, one matmul. Queries and keys are padded
+        # with zeros to the values' width (same logits, explicit scale): torch's fused CPU kernel needs equal
+        # widths, and its fallback for unequal ones was 3x slower (8x for attention alone)
         pv = phases[:, None].expand(-1, h, -1, -1).to(v.dtype)
-        y = F.scaled_dot_product_attention(q, k, torch.cat([v, pv], dim=-1), attn_mask=bias)
+        pad = v.new_zeros(b, h, nq, pv.shape[-1])
+        y = F.scaled_dot_product_attention(torch.cat([q, pad], dim=-1), torch.cat([k, pad], dim=-1),
+                                           torch.cat([v, pv], dim=-1), attn_mask=bias, scale=1.0 / math.sqrt(d // h))
         y, ph = y[..., : d // h], y[..., d // h:].float()
         n_ang = phases.shape[-1] // 2
         cm, sm = ph[..., :n_ang], ph[..., n_ang:]  # sum_j a_ij cos(phi_j), sum_j a_ij sin(phi_j)
