@@ -6,9 +6,10 @@
 The boxes: the validation boxes of the first model (model.json ``data.val_indices``) at suite index
 >= ``--first-index`` (e.g. boxes added to a suite after the other models were trained), that no model trained on,
 that no model's temperature was fitted on and that no early-stopping choice saw (the first ``val_boxes``);
-``--boxes`` of them from ``--offset`` on. Prints a table of raw and calibrated 68 % / 95 % coverage, median
-68 % widths and MAP errors per model and parameter, and writes JSON (with the per-box MAPs). Every model's
-indices must refer to ``--suite`` (models trained on it or on a prefix of it, e.g. before boxes were appended).
+``--boxes`` of them from ``--offset`` on, or exactly the boxes of earlier results (``--indices-from``). Prints a
+table of raw and calibrated 68 % / 95 % coverage, median 68 % widths and MAP errors per model and parameter,
+and writes JSON (with the per-box MAPs). Every model's indices must refer to ``--suite`` (models trained on it
+or on a prefix of it, e.g. before boxes were appended).
 """
 
 from __future__ import annotations
@@ -51,11 +52,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--offset", type=int, default=0, help="skip the first K common boxes (to extend an earlier run)")
     ap.add_argument("--points", type=int, default=30)
     ap.add_argument("--n-noise", type=int, default=DEFAULT_NOISE)
+    ap.add_argument("--indices-from", nargs="+", metavar="JSON",
+                    help="score exactly the boxes of these earlier results (a new model on an older comparison's "
+                         "boxes); each must be held out for every model here")
     ap.add_argument("-o", "--output", default=str(RESULTS / "bench_heldout_coverage.json"))
     args = ap.parse_args(argv)
     models = [load_model(m) for m in args.models]
     common = common_heldout(models, hdf5.count(args.suite), args.first_index)
     idx = common[args.offset: args.offset + args.boxes]
+    if args.indices_from:
+        idx = [int(i) for f in args.indices_from for i in json.loads(Path(f).read_text())["indices"]]
+        outside = sorted(set(idx) - set(common))
+        if outside:
+            raise SystemExit(f"boxes {outside[:5]}... of --indices-from are not held out for these models")
     if not idx:
         raise SystemExit("no common held-out boxes")
     boxes = hdf5.read(args.suite, idx)

@@ -6,7 +6,8 @@
 #
 # Environment: NEW_SEED (required: the suite seed of the new boxes, one not in training/default/suite.h5 yet;
 # 20261126 and 20261127 are), OUT (output folder), SUITE_SECONDS (simulation budget, 240), WORKERS (16),
-# TRAIN_MINUTES (2.5), CONFIG (training/default/config.toml), CARD_SECONDS (150), BF16 (--bf16; empty for a
+# TRAIN_MINUTES (2.5), CONFIG (resources/models/default.toml: the v0.5 architecture, relative phases included;
+# training/default/config.toml is v0.4's), CARD_SECONDS (150), BF16 (--bf16; empty for a
 # CPU dry run). Writes to $OUT: new_boxes.h5 (the new boxes, packed), run.tar (run directory without
 # train_state.safetensors; ship/ = the early-stopping weights with their card and calibration),
 # train_state.safetensors.part-* (split below 16 MB). Back on the workstation, `python tools/union_suite.py
@@ -19,7 +20,7 @@ SUITE_SECONDS=${SUITE_SECONDS:-240}
 WORKERS=${WORKERS:-16}
 NEW_SEED=${NEW_SEED:?set NEW_SEED to a suite seed not yet in training/default/suite.h5}
 TRAIN_MINUTES=${TRAIN_MINUTES:-2.5}
-CONFIG=${CONFIG:-training/default/config.toml}
+CONFIG=${CONFIG:-resources/models/default.toml}
 CARD_SECONDS=${CARD_SECONDS:-150}
 PY=${PYTHON:-python3}
 BF16=${BF16---bf16}  # BF16= for a CPU dry run
