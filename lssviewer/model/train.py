@@ -423,14 +423,15 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     train_idx, val_idx = split_indices(len(suite), cfg.val_fraction, cfg.seed)
     if len(train_idx) == 0:
         raise LssviewerError("no training boxes left after the validation split")
-    transform = FeatureTransform.fit(suite.raw[train_idx], suite.box_size,
-                                     theta_to_unit(suite.theta[train_idx], cfg.prior), cfg.feature_theta_degree,
-                                     per_box=cfg.feature_per_box, sd_degree=cfg.feature_box_sd_degree)
     init_weights = None
-    if state_meta is not None:
+    if state_meta is not None:  # the standardisation the run was trained with
         transform = FeatureTransform.from_dict(state_meta["features"])
     elif cfg.init_from:
         transform, init_weights = _warm_start_files(cfg, suite)
+    else:
+        transform = FeatureTransform.fit(suite.raw[train_idx], suite.box_size,
+                                         theta_to_unit(suite.theta[train_idx], cfg.prior), cfg.feature_theta_degree,
+                                         per_box=cfg.feature_per_box, sd_degree=cfg.feature_box_sd_degree)
 
     device = choose_device(cfg.device, local_rank)
     torch.manual_seed(cfg.seed)
