@@ -6,10 +6,12 @@
 #
 # Environment: NEW_SEED (required: the suite seed of the new boxes, one not in training/default/suite.h5 yet;
 # 20261126 and 20261127 are), OUT (output folder), SUITE_SECONDS (simulation budget, 240), WORKERS (16),
-# TRAIN_MINUTES (2.5), CONFIG (resources/models/default.toml: the v0.5 architecture, relative phases included;
+# TRAIN_SECONDS (210: the step count is sized to it by a probe), MAX_STEPS (12000), BENCH_SECONDS (40; empty:
+# no GPU benchmark), CONFIG (resources/models/default.toml: the v0.5 architecture, relative phases included;
 # training/default/config.toml is v0.4's), CARD_SECONDS (150), BF16 (--bf16; empty for a
 # CPU dry run). Writes to $OUT: new_boxes.h5 (the new boxes, packed), run.tar (run directory without
-# train_state.safetensors; ship/ = the early-stopping weights with their card and calibration),
+# train_state.safetensors; ship/ = the early-stopping weights), ship.tar (ship/ with its card and calibration),
+# bench_model_gpu.json,
 # train_state.safetensors.part-* (split below 16 MB). Back on the workstation, `python tools/union_suite.py
 # --old training/default/suite.h5 --new new_boxes.h5 --union U.h5` rebuilds the same union (then U.h5
 # replaces training/default/suite.h5, and ship/ resources/models/default/: training/default/README.md).
@@ -19,7 +21,9 @@ OUT=${OUT:-runs/gpu}
 SUITE_SECONDS=${SUITE_SECONDS:-240}
 WORKERS=${WORKERS:-16}
 NEW_SEED=${NEW_SEED:?set NEW_SEED to a suite seed not yet in training/default/suite.h5}
-TRAIN_MINUTES=${TRAIN_MINUTES:-2.5}
+TRAIN_SECONDS=${TRAIN_SECONDS:-210}
+MAX_STEPS=${MAX_STEPS:-12000}
+BENCH_SECONDS=${BENCH_SECONDS-40}
 CONFIG=${CONFIG:-resources/models/default.toml}
 CARD_SECONDS=${CARD_SECONDS:-150}
 PY=${PYTHON:-python3}
@@ -39,21 +43,43 @@ $PY tools/union_suite.py --old training/default/suite.h5 --new "$WORK/new.h5" \
   --new-packed "$OUT/new_boxes.h5" --union "$WORK/union.h5" || die "union"
 stamp "union written"
 
-$PY -m lssviewer train --data "$WORK/union.h5" --out "$WORK/run" --config "$CONFIG" $BF16 \
-  --max-minutes "$TRAIN_MINUTES" --no-progress || die "train"
+# Size the run to the time budget: a 200-step probe measures this machine's steady rate (steps 100 -> 200 of the
+# metrics log), and the cosine schedule is laid over the steps that fit in TRAIN_SECONDS (x 0.9 for validation
+# and checkpoints), capped at MAX_STEPS; --max-minutes stays as a backstop.
+rm -rf "$WORK/probe"
+$PY -m lssviewer train --data "$WORK/union.h5" --out "$WORK/probe" --config "$CONFIG" $BF16 --steps 200 \
+  --no-progress >/dev/null || die "probe"
+STEPS=$($PY - "$WORK/probe/metrics.csv" "$TRAIN_SECONDS" "$MAX_STEPS" <<'PYEOF'
+import csv, sys
+rows = {int(r["step"]): float(r["wall_s"]) for r in csv.DictReader(open(sys.argv[1]))}
+rate = 100.0 / (rows[200] - rows[100])
+steps = min(int(sys.argv[3]), int(rate * float(sys.argv[2]) * 0.9) // 100 * 100)
+print(max(steps, 1000))
+PYEOF
+) || die "probe rate"
+stamp "probe: $STEPS steps fit in ${TRAIN_SECONDS}s"
+
+$PY -m lssviewer train --data "$WORK/union.h5" --out "$WORK/run" --config "$CONFIG" $BF16 --steps "$STEPS" \
+  --max-minutes "$(( TRAIN_SECONDS / 60 + 1 ))" --no-progress || die "train"
 stamp "trained"
 tail -4 "$WORK/run/metrics.csv"
 
 ship="$WORK/run/best"
 [ -f "$ship/model.json" ] || ship="$WORK/run"
 rm -rf "$WORK/run/ship" && cp -r "$ship" "$WORK/run/ship" && rm -f "$WORK/run/ship/train_state."* || die "copy"
+# the run first (what matters most comes back even if a later step runs out of time)
+split -b 15000000 -d "$WORK/run/train_state.safetensors" "$OUT/train_state.safetensors.part-" || die "split"
+(cd "$WORK/run" && tar cf "$OUT/run.tar" --exclude=train_state.safetensors --exclude=./best/model.safetensors .) || die "tar"
+stamp "run saved"
 timeout "$CARD_SECONDS" $PY -m lssviewer.model.validation --model "$WORK/run/ship" --heldout "$WORK/union.h5" \
   --heldout-indices val --skip-heldout 32 --max-heldout 50 --calibrate 64 --information \
   --fresh training/default/fresh.h5 --write-card -o "$WORK/run/ship/card_out.json" >/dev/null
 stamp "card exit $?"
-
-(cd "$WORK/run" && tar cf "$OUT/run.tar" --exclude=train_state.safetensors --exclude=./best/model.safetensors .) \
-  || die "tar"
-split -b 15000000 -d "$WORK/run/train_state.safetensors" "$OUT/train_state.safetensors.part-" || die "split"
+(cd "$WORK/run" && tar cf "$OUT/ship.tar" ship) || die "tar ship"
+if [ -n "$BENCH_SECONDS" ]; then
+  timeout "$BENCH_SECONDS" $PY benchmarks/bench_model.py --gpu --skip-cpu --model "$WORK/run/ship" \
+    --out "$OUT/bench_model_gpu.json" >/dev/null
+  stamp "bench exit $?"
+fi
 ls -la "$OUT"
 stamp "done"
