@@ -140,3 +140,23 @@ def test_crn_draws_and_times():
     assert torch.allclose(torch.sort(torch.remainder(ld - ld.min(), 1.0)).values, torch.arange(10) / 10, atol=1e-6)
     vals = torch.tensor([[1.0, 3.0, 2.0, 2.0]])
     assert torch.allclose(stratified_stderr(vals), torch.tensor([2.0]) / 4)
+
+
+def test_validation_elbo_uses_own_draws_per_box():
+    """Each validation box has its own fixed draws (seed + its position), so the error of a few stratified times
+    averages over the boxes instead of being common to all of them (docs/model.md, "Choosing the checkpoint")."""
+    from lssviewer.model.train import build_model, validation_elbo
+    from tests._model_helpers import tiny_config
+
+    torch.manual_seed(0)
+    vdm = build_model(tiny_config()).eval()
+    x = torch.randn(3, 8, 7)
+    theta = torch.rand(3, 2)
+    with torch.no_grad():
+        together = validation_elbo(vdm, x, theta, n_noise=2, seed=5)
+        alone = [validation_elbo(vdm, x[b:b + 1], theta[b:b + 1], n_noise=2, seed=5 + b) for b in range(3)]
+        twice = validation_elbo(vdm, x[[0, 0]], theta[[0, 0]], n_noise=2, seed=5)
+        again = validation_elbo(vdm, x, theta, n_noise=2, seed=5)
+    assert together == pytest.approx(float(np.mean(alone)), rel=1e-6)
+    assert together == again  # fixed draws: comparable from one validation to the next
+    assert twice != pytest.approx(alone[0], rel=1e-6)  # the same box in two places gets two sets of draws
