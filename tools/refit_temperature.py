@@ -32,8 +32,10 @@ def per_box(path: str, model: str) -> list[tuple[dict[str, list[float]], list[in
     data = json.loads(Path(path).read_text())
     if "coverage" in data:  # a model card: its coverage boxes, and its calibration boxes when kept per box
         runs = [(data["coverage"], data["coverage"]["indices"])]
-        cal = data.get("calibration") or {}
-        if "per_box" in cal:
+        # the card's own fit keeps its boxes; once a refit replaced it, the first fit is kept beside it
+        cal = next((c for c in (data.get("calibration"), data.get("calibration_first_fit"))
+                    if c and "per_box" in c), None)
+        if cal is not None:
             runs.append((cal, cal["indices"]))
     else:  # bench_heldout_coverage.py
         key = next((k for k in data["models"] if Path(k).resolve() == Path(model).resolve()), None)
