@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"models": names, "n_noise": args.n_noise, "seed": args.seed, "sets": {}}
     t0 = time.perf_counter()
     if args.suite:
-        idx = common_heldout(models, len(hdf5.read_cosmologies(args.suite)), args.first_index)[: args.boxes]
+        idx = common_heldout(models, hdf5.count(args.suite), args.first_index)[: args.boxes]
         result["sets"]["suite"] = {"file": args.suite, "indices": idx,
                                    **compare(models, names, hdf5.read(args.suite, idx), args.n_noise, args.seed)}
     if args.fresh:

@@ -13,10 +13,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from _model_helpers import tiny_config
 
 from lssviewer.model.likelihood import crn_draws, elbo_scan, stratified_stderr
 from lssviewer.model.network import NetworkConfig, ScoreNetwork
 from lssviewer.model.schedule import NoiseSchedule
+from lssviewer.model.train import build_model, validation_elbo
 from lssviewer.model.vdm import VDM, low_discrepancy_times
 
 
@@ -145,9 +147,6 @@ def test_crn_draws_and_times():
 def test_validation_elbo_uses_own_draws_per_box():
     """Each validation box has its own fixed draws (seed + its position), so the error of a few stratified times
     averages over the boxes instead of being common to all of them (docs/model.md, "Choosing the checkpoint")."""
-    from lssviewer.model.train import build_model, validation_elbo
-    from tests._model_helpers import tiny_config
-
     torch.manual_seed(0)
     vdm = build_model(tiny_config()).eval()
     x = torch.randn(3, 8, 7)

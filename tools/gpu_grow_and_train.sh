@@ -7,8 +7,8 @@
 # Environment: NEW_SEED (required: the suite seed of the new boxes, one not in training/default/suite.h5 yet;
 # 20261126 and 20261127 are), OUT (output folder), SUITE_SECONDS (simulation budget, 240), WORKERS (16),
 # TRAIN_SECONDS (210: the step count is sized to it by a probe), MAX_STEPS (12000), BENCH_SECONDS (40; empty:
-# no GPU benchmark), CONFIG (resources/models/default.toml: the v0.5 architecture, relative phases included;
-# training/default/config.toml is v0.4's), CARD_SECONDS (150), BF16 (--bf16; empty for a
+# no GPU benchmark), CONFIG (resources/models/default.toml: the built-in model's configuration, relative phases
+# included; = training/default/config.toml), CARD_SECONDS (150), BF16 (--bf16; empty for a
 # CPU dry run). Writes to $OUT: new_boxes.h5 (the new boxes, packed), run.tar (run directory without
 # train_state.safetensors; ship/ = the early-stopping weights), ship.tar (ship/ with its card and calibration),
 # bench_model_gpu.json,
