@@ -226,3 +226,5 @@ def test_warm_start_begins_at_the_source_model_and_refuses_other_architectures(t
     with pytest.raises(ParameterError, match="d_model") as err:
         train(suite, tmp_path / "bad", wide, progress=False)
     assert "\n" not in str(err.value) and str(run_dir) in str(err.value)
+    with pytest.raises(ParameterError, match="feature scales"):  # the source was standardised without them
+        train(suite, tmp_path / "bad2", cfg.replace(feature_velocity_scale=0.5), progress=False)

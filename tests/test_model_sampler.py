@@ -99,11 +99,13 @@ def test_conditional_features_scan_matches_point_by_point(tmp_path):
     assert all(np.all(np.isfinite(c.velocities)) and 0 <= c.positions.min() for c in s)
 
 
-def test_box_standardised_model_scan_and_samples(tmp_path):
+@pytest.mark.parametrize("scales", [(1.0, 1.0), (0.3, 0.5)])
+def test_box_standardised_model_scan_and_samples(tmp_path, scales):
     """A box-standardised model: the scan is the network's ELBO of the (theta-independent) standardised
     catalog plus the Gaussian log density of the box statistics and the Jacobian at them (an independent
     computation from the transform); samples carry exactly the box statistics drawn for their seed, and the
-    same seed gives the same catalogs."""
+    same seed gives the same catalogs. Also with feature scales (velocities / log masses standardised to
+    spreads 0.3 / 0.5): the checkpoint keeps them."""
     import torch
 
     from lssviewer.model.data import theta_to_unit
@@ -111,10 +113,12 @@ def test_box_standardised_model_scan_and_samples(tmp_path):
     from lssviewer.model.likelihood import elbo_scan
 
     out = tmp_path / "box"
-    train(toy_suite(16, 8, seed=2), out, tiny_config(steps=3, feature_theta_degree=1, feature_per_box=True),
+    train(toy_suite(16, 8, seed=2), out, tiny_config(steps=3, feature_theta_degree=1, feature_per_box=True,
+                                                     feature_velocity_scale=scales[0], feature_mass_scale=scales[1]),
           progress=False)
     m = load_model(out, device="cpu")
     assert m.transform.per_box and not m.transform.theta_dependent
+    assert (m.transform.velocity_scale, m.transform.mass_scale) == scales
     cat = toy_catalog(0.3, 0.8, 8, np.random.default_rng(5))
     grid = np.array([[0.2, 0.7], [0.3, 0.8], [0.4, 0.9], [0.25, 0.95], [0.45, 0.65]])
     scan = np.array([p.log_likelihood for p in m.scan(cat, grid, n_noise=4, seed=3, batch_size=8)])
@@ -145,3 +149,33 @@ def test_box_standardised_model_scan_and_samples(tmp_path):
     # cosmology's: refused, not scored
     with pytest.raises(CatalogError, match="standard deviations"):
         m.scan(cat.replace(masses=cat.masses * 1e-10), grid)
+
+
+def test_sampler_starts_from_a_given_latent(model):
+    """t_start / z_start (SDEdit-style denoising, benchmarks/bench_small_scales.py): starting at t = 1 from the
+    prior draw the sampler would make itself gives the same catalogs, and starting close to t = 0 from alpha_t x
+    returns x up to the remaining noise scale sigma_t / alpha_t (whatever the network predicts, |eps_hat| is O(1))."""
+    import torch
+
+    from lssviewer.model.sampler import sample
+    from lssviewer.model.schedule import alpha_sigma
+
+    vdm, n = model.vdm, model.n_halos
+    theta = torch.full((2, 2), 0.5)
+    ref = sample(vdm, theta, n, 4, torch.Generator().manual_seed(3), method="ddim")
+    gen = torch.Generator().manual_seed(3)
+    z1 = torch.randn((2, n, 7), generator=gen)
+    assert torch.equal(sample(vdm, theta, n, 4, gen, method="ddim", z_start=z1), ref)
+    x = torch.randn((2, n, 7), generator=torch.Generator().manual_seed(4))
+    t = 0.02
+    with torch.no_grad():
+        a, s = alpha_sigma(vdm.schedule(torch.tensor([t]))[0][0])
+    for method in ("ddim", "dpm2", "ancestral"):
+        out = sample(vdm, theta, n, 3, torch.Generator().manual_seed(5), method=method, t_start=t, z_start=a * x)
+        assert float((out - x).abs().max()) < 10.0 * float(s / a)
+    with pytest.raises(ValueError, match="needs z_start"):
+        sample(vdm, theta, n, 3, gen, t_start=0.5)
+    with pytest.raises(ValueError, match="t_start"):
+        sample(vdm, theta, n, 3, gen, t_start=0.0, z_start=z1)
+    with pytest.raises(ValueError, match="shape"):
+        sample(vdm, theta, n, 3, gen, z_start=z1[:1])

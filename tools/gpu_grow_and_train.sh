@@ -4,23 +4,25 @@
 #
 #   NEW_SEED=20261128 OUT=runs/gpu-$(date +%F) bash tools/gpu_grow_and_train.sh
 #
-# Environment: NEW_SEED (required: the suite seed of the new boxes, one not in training/default/suite.h5 yet;
-# 20261126 and 20261127 are), OUT (output folder), SUITE_SECONDS (simulation budget, 240), WORKERS (16),
-# TRAIN_SECONDS (210: the step count is sized to it by a probe), MAX_STEPS (12000), BENCH_SECONDS (40; empty:
-# no GPU benchmark), CONFIG (resources/models/default.toml: the built-in model's configuration, relative phases
-# included; = training/default/config.toml), CARD_SECONDS (150), BF16 (--bf16; empty for a
-# CPU dry run). Writes to $OUT: new_boxes.h5 (the new boxes, packed), run.tar (run directory without
+# Environment: NEW_SEED (the suite seed of the new boxes, one not in training/default/suite.h5 yet; required unless
+# SUITE_SECONDS=0; 20261126-28 are used), OUT (output folder), SUITE_SECONDS (simulation budget, 240), WORKERS (16),
+# TRAIN_SECONDS (210: the step count is sized to it by a probe), MAX_STEPS (12000), BENCH_SECONDS (40; empty: no GPU
+# benchmark), CONFIG (resources/models/default.toml: the built-in model's configuration, relative phases included; =
+# training/default/config.toml), CARD_SECONDS (150), BF16 (--bf16; empty for a CPU dry run), INIT_FROM (a model
+# directory to warm-start from, e.g. resources/models/default: a fine-tune of the built-in model; empty: from
+# scratch). SUITE_SECONDS=0 trains on training/default/suite.h5 as it is (no new boxes: the tree a device call carries
+# is near its 64 MiB). Writes to $OUT: new_boxes.h5 (the new boxes, packed), run.tar (run directory without
 # train_state.safetensors; ship/ = the early-stopping weights), ship.tar (ship/ with its card and calibration),
-# bench_model_gpu.json,
-# train_state.safetensors.part-* (split below 16 MB). Back on the workstation, `python tools/union_suite.py
-# --old training/default/suite.h5 --new new_boxes.h5 --union U.h5` rebuilds the same union (then U.h5
-# replaces training/default/suite.h5, and ship/ resources/models/default/: training/default/README.md).
+# bench_model_gpu.json, train_state.safetensors.part-* (split below 16 MB). Back on the workstation, `python
+# tools/union_suite.py --old training/default/suite.h5 --new new_boxes.h5 --union U.h5` rebuilds the same union (then
+# U.h5 replaces training/default/suite.h5, and ship/ resources/models/default/: training/default/README.md).
 # Stops at the first failed step (exit status 1).
 set -uo pipefail
 OUT=${OUT:-runs/gpu}
 SUITE_SECONDS=${SUITE_SECONDS:-240}
 WORKERS=${WORKERS:-16}
-NEW_SEED=${NEW_SEED:?set NEW_SEED to a suite seed not yet in training/default/suite.h5}
+NEW_SEED=${NEW_SEED:-}
+[ "$SUITE_SECONDS" -eq 0 ] || [ -n "$NEW_SEED" ] || { echo "set NEW_SEED to a suite seed not yet in training/default/suite.h5 (or SUITE_SECONDS=0)"; exit 1; }
 TRAIN_SECONDS=${TRAIN_SECONDS:-210}
 MAX_STEPS=${MAX_STEPS:-12000}
 BENCH_SECONDS=${BENCH_SECONDS-40}
@@ -28,6 +30,7 @@ CONFIG=${CONFIG:-resources/models/default.toml}
 CARD_SECONDS=${CARD_SECONDS:-150}
 PY=${PYTHON:-python3}
 BF16=${BF16---bf16}  # BF16= for a CPU dry run
+INIT=${INIT_FROM:+--init-from $INIT_FROM}
 WORK=${WORK:-/tmp/gpu_run}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$WORK"
@@ -35,19 +38,24 @@ t0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
 die() { stamp "FAILED: $*"; exit 1; }
 
-stamp "suite: seed $NEW_SEED, ${SUITE_SECONDS}s, $WORKERS workers"
-timeout --signal=INT "$SUITE_SECONDS" $PY -m lssviewer suite -n 4000 --seed "$NEW_SEED" -o "$WORK/new.h5" \
-  --workers "$WORKERS" --batch 8 --no-progress
-stamp "suite exit $?"
-$PY tools/union_suite.py --old training/default/suite.h5 --new "$WORK/new.h5" \
-  --new-packed "$OUT/new_boxes.h5" --union "$WORK/union.h5" || die "union"
-stamp "union written"
+if [ "$SUITE_SECONDS" -gt 0 ]; then
+  stamp "suite: seed $NEW_SEED, ${SUITE_SECONDS}s, $WORKERS workers"
+  timeout --signal=INT "$SUITE_SECONDS" $PY -m lssviewer suite -n 4000 --seed "$NEW_SEED" -o "$WORK/new.h5" \
+    --workers "$WORKERS" --batch 8 --no-progress
+  stamp "suite exit $?"
+  $PY tools/union_suite.py --old training/default/suite.h5 --new "$WORK/new.h5" \
+    --new-packed "$OUT/new_boxes.h5" --union "$WORK/union.h5" || die "union"
+  stamp "union written"
+else
+  cp training/default/suite.h5 "$WORK/union.h5" || die "suite copy"
+  stamp "no new boxes: training/default/suite.h5 as it is"
+fi
 
 # Size the run to the time budget: a 200-step probe measures this machine's steady rate (steps 100 -> 200 of the
 # metrics log), and the cosine schedule is laid over the steps that fit in TRAIN_SECONDS (x 0.9 for validation
 # and checkpoints), capped at MAX_STEPS; --max-minutes stays as a backstop.
 rm -rf "$WORK/probe"
-$PY -m lssviewer train --data "$WORK/union.h5" --out "$WORK/probe" --config "$CONFIG" $BF16 --steps 200 \
+$PY -m lssviewer train --data "$WORK/union.h5" --out "$WORK/probe" --config "$CONFIG" $BF16 $INIT --steps 200 \
   --no-progress >/dev/null || die "probe"
 STEPS=$($PY - "$WORK/probe/metrics.csv" "$TRAIN_SECONDS" "$MAX_STEPS" <<'PYEOF'
 import csv, sys
@@ -59,7 +67,7 @@ PYEOF
 ) || die "probe rate"
 stamp "probe: $STEPS steps fit in ${TRAIN_SECONDS}s"
 
-$PY -m lssviewer train --data "$WORK/union.h5" --out "$WORK/run" --config "$CONFIG" $BF16 --steps "$STEPS" \
+$PY -m lssviewer train --data "$WORK/union.h5" --out "$WORK/run" --config "$CONFIG" $BF16 $INIT --steps "$STEPS" \
   --max-minutes "$(( TRAIN_SECONDS / 60 + 1 ))" --no-progress || die "train"
 stamp "trained"
 tail -4 "$WORK/run/metrics.csv"

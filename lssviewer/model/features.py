@@ -116,6 +116,10 @@ class FeatureTransform:
         box_sd_degree, box_sd_coefs: with ``per_box``, the log standard deviations of the three box statistics
             about their means, as polynomials of this degree in theta_unit (three rows of coefficients).
         box_corr: with ``per_box``, the 3 x 3 correlation matrix of the box statistics about their means.
+        velocity_scale, mass_scale: standard deviations of the standardised velocities and log masses
+            (default 1, as for positions). The VDM adds noise of the same size to every standardised
+            feature, so a scale below 1 makes the reverse process settle that feature later (at lower noise)
+            than the positions, i.e. conditioned on structure already formed; the Jacobian includes it.
     """
 
     box_size: float
@@ -128,15 +132,25 @@ class FeatureTransform:
     box_sd_degree: int = 0
     box_sd_coefs: tuple[tuple[float, ...], ...] = ()
     box_corr: tuple[tuple[float, ...], ...] = ()
+    velocity_scale: float = 1.0
+    mass_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("velocity_scale", "mass_scale"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
 
     @classmethod
     def fit(cls, raw: np.ndarray, box_size: float, theta_unit: np.ndarray | None = None,
-            degree: int = 0, per_box: bool = False, sd_degree: int = 1) -> FeatureTransform:
+            degree: int = 0, per_box: bool = False, sd_degree: int = 1, velocity_scale: float = 1.0,
+            mass_scale: float = 1.0) -> FeatureTransform:
         """Statistics of a training set of raw features (B, N, 7); with ``degree`` > 0 and the boxes'
         ``theta_unit`` (B, 2), also the conditional polynomials; with ``per_box`` (needs ``degree`` > 0)
         also the scatter of the box statistics about them: log standard deviations as polynomials of degree
         ``sd_degree`` (least squares on log r^2 + 1.27, the mean of log chi^2_1, then rescaled so that the
-        standardised residuals have unit variance) and their correlation matrix."""
+        standardised residuals have unit variance) and their correlation matrix. ``velocity_scale`` and
+        ``mass_scale``: see the class docstring."""
         if per_box and degree < 1:
             raise CatalogError("box standardisation needs feature_theta_degree >= 1")
         raw = np.asarray(raw, dtype=np.float64)
@@ -185,7 +199,8 @@ class FeatureTransform:
                          box_sd_coefs=tuple(tuple(float(c) for c in row) for row in sd_sol.T),
                          box_corr=tuple(tuple(float(c) for c in row) for row in corr))
         return cls(box_size=float(box_size), velocity_std=vstd, mass_mean=float(flat[:, MASS].mean()),
-                   mass_std=mstd, theta_degree=int(degree), theta_coefs=coefs, **extra)
+                   mass_std=mstd, theta_degree=int(degree), theta_coefs=coefs, velocity_scale=float(velocity_scale),
+                   mass_scale=float(mass_scale), **extra)
 
     @property
     def conditional(self) -> bool:
@@ -203,8 +218,10 @@ class FeatureTransform:
 
     @property
     def std(self) -> np.ndarray:
-        """(7,) standard deviations of the raw features (unconditional statistics)."""
-        return np.array([UNIFORM_STD] * 3 + [self.velocity_std] * 3 + [self.mass_std])
+        """(7,) raw-feature units per standardised unit (unconditional statistics): the raw standard deviations,
+        divided by ``velocity_scale`` / ``mass_scale``."""
+        return np.array([UNIFORM_STD] * 3 + [self.velocity_std / self.velocity_scale] * 3
+                        + [self.mass_std / self.mass_scale])
 
     def box_mean(self, theta_unit: Any) -> np.ndarray:
         """(..., 3) mean box statistics at theta_unit (..., 2): the theta polynomials (conditional models)."""
@@ -228,7 +245,8 @@ class FeatureTransform:
         mass_mean, log_mass_std, log_vstd = np.moveaxis(np.asarray(box, dtype=np.float64), -1, 0)
         ones = np.ones_like(mass_mean)
         mean = np.stack([0.5 * ones] * 3 + [0.0 * ones] * 3 + [mass_mean], axis=-1)
-        std = np.stack([UNIFORM_STD * ones] * 3 + [np.exp(log_vstd)] * 3 + [np.exp(log_mass_std)], axis=-1)
+        std = np.stack([UNIFORM_STD * ones] * 3 + [np.exp(log_vstd) / self.velocity_scale] * 3
+                       + [np.exp(log_mass_std) / self.mass_scale], axis=-1)
         return mean, std
 
     def standardise(self, raw: Any, theta_unit: Any = None) -> Any:
@@ -247,15 +265,16 @@ class FeatureTransform:
         mean, std = self._like(z, theta_unit, box)
         return z * std + mean
 
-    @staticmethod
-    def project(arr: Any, standardised: bool = False) -> Any:
+    def project(self, arr: Any, standardised: bool = False) -> Any:
         """Standardise each catalog (..., N, 7) by its own statistics (numpy or torch): log masses to zero
-        mean and unit std, velocities to unit rms; positions (box fractions) as in :meth:`stats`, or, with
-        ``standardised`` (the catalogs are standardised features already, e.g. samples), left as they are.
-        A box-standardised model's data lie exactly on this set; its samples are projected onto it."""
+        mean and std ``mass_scale``, velocities to rms ``velocity_scale`` (1 by default); positions (box
+        fractions) as in :meth:`stats`, or, with ``standardised`` (the catalogs are standardised features
+        already, e.g. samples), left as they are. A box-standardised model's data lie exactly on this set; its
+        samples are projected onto it."""
         m_mean, m_var, v_ms = _box_moments(arr)
         pos = arr[..., POS] if standardised else (arr[..., POS] - 0.5) / UNIFORM_STD
-        parts = [pos, arr[..., VEL] / v_ms**0.5, ((arr[..., MASS] - m_mean) / m_var**0.5)[..., None]]
+        parts = [pos, arr[..., VEL] * (self.velocity_scale / v_ms**0.5),
+                 ((arr[..., MASS] - m_mean) * (self.mass_scale / m_var**0.5))[..., None]]
         return torch.cat(parts, dim=-1) if isinstance(arr, torch.Tensor) else np.concatenate(parts, axis=-1)
 
     def _like(self, arr: Any, theta_unit: Any = None, box: Any = None) -> tuple[Any, Any]:
@@ -322,6 +341,8 @@ class FeatureTransform:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"box_size": self.box_size, "velocity_std": self.velocity_std,
                              "mass_mean": self.mass_mean, "mass_std": self.mass_std}
+        if (self.velocity_scale, self.mass_scale) != (1.0, 1.0):  # absent: 1 (checkpoints before the option)
+            d.update(velocity_scale=self.velocity_scale, mass_scale=self.mass_scale)
         if self.conditional:
             d.update(theta_degree=self.theta_degree, theta_coefs=[list(r) for r in self.theta_coefs])
         if self.per_box:
@@ -352,7 +373,8 @@ class FeatureTransform:
                     or np.linalg.eigvalsh(arr).min() <= 0):
                 raise ValueError("box_corr must be a positive definite 3 x 3 correlation matrix")
             extra = dict(per_box=True, box_sd_degree=sd_degree, box_sd_coefs=sd_coefs, box_corr=corr)
-        return cls(**base, theta_degree=degree, theta_coefs=coefs, **extra)
+        scales = {k: float(values.get(k, 1.0)) for k in ("velocity_scale", "mass_scale")}
+        return cls(**base, theta_degree=degree, theta_coefs=coefs, **scales, **extra)
 
 
 def _box_moments(arr: Any) -> tuple[Any, Any, Any]:

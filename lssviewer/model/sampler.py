@@ -26,7 +26,8 @@ class Cancelled(Exception):
 def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generator: torch.Generator,
            method: str = "ancestral",
            callback: Callable[[int, int, torch.Tensor], None] | None = None,
-           cancel: Callable[[], bool] | None = None) -> torch.Tensor:
+           cancel: Callable[[], bool] | None = None, t_start: float = 1.0,
+           z_start: torch.Tensor | None = None) -> torch.Tensor:
     """Draw standardised catalogs x (B, N, 7) at conditioning ``theta_unit`` (B, 2) in [0, 1]^2.
 
     Args:
@@ -36,16 +37,29 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
         callback: called after each step with (step, K, x_hat) where x_hat (B, N, 7) is the current
             denoised estimate (z_t - sigma_t eps_hat) / alpha_t in standardised units.
         cancel: polled before each step; True raises :class:`Cancelled`.
+        t_start, z_start: start the reverse process at time ``t_start`` in (0, 1] from the latent
+            ``z_start`` (B, N, 7) instead of at t = 1 from the prior N(0, I) (which needs no z_start). With
+            z_start = alpha_t x + sigma_t eps of a data set x this denoises a partly noised catalog (as in
+            SDEdit, Meng et al. 2022): which noise levels of the network make which structure.
     """
     if method not in SAMPLERS:
         raise ValueError(f"unknown sampler {method!r} (choose from {', '.join(SAMPLERS)})")
     if steps < 1:
         raise ValueError("steps must be >= 1")
+    if not 0.0 < t_start <= 1.0:
+        raise ValueError("t_start must be in (0, 1]")
+    if z_start is None and t_start != 1.0:
+        raise ValueError("a start before t = 1 needs z_start")
     device = theta_unit.device
     b = theta_unit.shape[0]
     shape = (b, n_halos, 7)
-    z = torch.randn(shape, generator=generator).to(device)
-    ts = torch.linspace(1.0, 0.0, steps + 1, device=device)
+    if z_start is None:
+        z = torch.randn(shape, generator=generator).to(device)
+    else:
+        if tuple(z_start.shape) != shape:
+            raise ValueError(f"z_start has shape {tuple(z_start.shape)}, expected {shape}")
+        z = z_start.to(device=device, dtype=torch.float32)
+    ts = torch.linspace(float(t_start), 0.0, steps + 1, device=device)
     gammas, _ = vdm.schedule(ts)
     lambdas = -0.5 * gammas  # log(alpha / sigma)
     x_prev, h_prev = None, None

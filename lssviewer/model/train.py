@@ -74,6 +74,10 @@ class TrainConfig:
     feature_per_box: bool = False
     # their scatter: log standard deviations as polynomials of this degree in theta (0: constant)
     feature_box_sd_degree: int = 1
+    # standard deviations of the standardised velocities / log masses (positions: 1). Below 1 the reverse process
+    # settles them later than the positions, conditioned on formed structure (docs/model.md, "Feature scales")
+    feature_velocity_scale: float = 1.0
+    feature_mass_scale: float = 1.0
     # model
     network: NetworkConfig = NetworkConfig()
     gamma_min: float = -10.0
@@ -127,6 +131,8 @@ class TrainConfig:
             (not self.feature_per_box or self.feature_theta_degree >= 1,
              "feature_per_box needs feature_theta_degree >= 1"),
             (0 <= self.feature_box_sd_degree <= 3, "feature_box_sd_degree must be in 0..3"),
+            (all(math.isfinite(v) and v > 0 for v in (self.feature_velocity_scale, self.feature_mass_scale)),
+             "feature_velocity_scale and feature_mass_scale must be > 0"),
             (self.schedule in ("learned", "linear"), "schedule must be 'learned' or 'linear'"),
             (self.precision in ("fp32", "bf16"), "precision must be 'fp32' or 'bf16'"),
             (self.sampler in ("ancestral", "ddim", "dpm2"), "sampler must be 'dpm2', 'ddim' or 'ancestral'"),
@@ -435,7 +441,9 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     else:
         transform = FeatureTransform.fit(suite.raw[train_idx], suite.box_size,
                                          theta_to_unit(suite.theta[train_idx], cfg.prior), cfg.feature_theta_degree,
-                                         per_box=cfg.feature_per_box, sd_degree=cfg.feature_box_sd_degree)
+                                         per_box=cfg.feature_per_box, sd_degree=cfg.feature_box_sd_degree,
+                                         velocity_scale=cfg.feature_velocity_scale,
+                                         mass_scale=cfg.feature_mass_scale)
 
     device = choose_device(cfg.device, local_rank)
     torch.manual_seed(cfg.seed)
@@ -625,6 +633,9 @@ def _warm_start_files(cfg: TrainConfig, suite: Suite) -> tuple[FeatureTransform,
         raise ParameterError(f"--init-from model has unreadable features ({exc})", directory) from None
     if transform.per_box != cfg.feature_per_box:
         raise ParameterError("--init-from model's feature_per_box differs from the config", directory)
+    if (transform.velocity_scale, transform.mass_scale) != (cfg.feature_velocity_scale, cfg.feature_mass_scale):
+        raise ParameterError("--init-from model's feature scales differ from the config's feature_velocity_scale / "
+                             "feature_mass_scale", directory)
     return transform, weights
 
 
