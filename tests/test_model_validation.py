@@ -194,7 +194,8 @@ def test_theta_information_of_a_network_that_ignores_theta():
         assert abs(info["gaussian_baseline"][p]["coverage68"] - 0.6827) < 0.25, info
 
 
-def test_marginal_offsets_of_the_exact_gaussian_denoiser():
+@pytest.mark.parametrize("scales", [(1.0, 1.0), (0.5, 0.25)])
+def test_marginal_offsets_of_the_exact_gaussian_denoiser(scales):
     """With the exact denoiser of N(0, I) standardised features (eps_hat = sigma_t z_t), the ELBO is the
     Gaussian log density up to Monte Carlo noise, so its best velocity scale is the catalog's rms and its
     best log-mass shift is minus the catalog's mean: ratio 1 and offset 0. Catalogs are drawn with rms 1.15
@@ -202,7 +203,9 @@ def test_marginal_offsets_of_the_exact_gaussian_denoiser():
     With the default 64 stratified draws the 3-box medians scattered between 8 noise seeds by 0.55 % in
     scale and 0.0017 dex in mass (with 8 draws by ~6 %: the x-dependent part of the loss needs the time
     quadrature); the bounds, 2 % and 0.006 dex, are ~3.5 of those standard deviations and well below the
-    offsets of the shipped model (~5 % and ~0.02 dex, docs/model.md)."""
+    offsets of the shipped model (~5 % and ~0.02 dex, docs/model.md). With feature scales (s_v, s_m) the
+    standardised features are N(0, diag(1, s_v^2, s_m^2)) and the exact denoiser is sigma_t z / (alpha_t^2 s^2 +
+    sigma_t^2) per dimension; the ratio and offset are still 1 and 0."""
     import torch
 
     from lssviewer.model.api import DiffusionModel
@@ -212,14 +215,19 @@ def test_marginal_offsets_of_the_exact_gaussian_denoiser():
     from lssviewer.model.validation import marginal_offsets
     from lssviewer.model.vdm import VDM
 
-    class UnitGaussianDenoiser(torch.nn.Module):
+    spread = torch.tensor([1.0] * 3 + [scales[0]] * 3 + [scales[1]])
+
+    class GaussianDenoiser(torch.nn.Module):
         def forward(self, z, gamma, theta, gamma_range):
-            return torch.sqrt(torch.sigmoid(gamma))[:, None, None] * z
+            a2, s2 = torch.sigmoid(-gamma)[:, None, None], torch.sigmoid(gamma)[:, None, None]
+            return torch.sqrt(s2) * z / (a2 * spread**2 + s2)
 
     vdm = VDM(NetworkConfig(d_model=8, n_layers=1, n_heads=2))
-    vdm.network = UnitGaussianDenoiser()
+    vdm.network = GaussianDenoiser()
     coefs = ((14.0, 0.2, 0.3), (float(np.log(0.2)), 0.0, 0.0), (float(np.log(300.0)), 0.3, 0.5))
-    tf = FeatureTransform(100.0, 300.0, 14.0, 0.2, theta_degree=1, theta_coefs=coefs)
+    raw_tf = FeatureTransform(100.0, 300.0, 14.0, 0.2, theta_degree=1, theta_coefs=coefs)  # raw spreads
+    tf = FeatureTransform(100.0, 300.0, 14.0, 0.2, theta_degree=1, theta_coefs=coefs, velocity_scale=scales[0],
+                          mass_scale=scales[1])
     n = 300
     model = DiffusionModel(vdm, {"prior": DEFAULT_PRIOR.to_dict(), "n_halos": n, "box_size": 100.0,
                                  "redshift": 0.5, "features": tf.to_dict()})
@@ -227,7 +235,7 @@ def test_marginal_offsets_of_the_exact_gaussian_denoiser():
     boxes = []
     for _ in range(3):
         om, s8 = rng.uniform(0.15, 0.45), rng.uniform(0.65, 0.95)
-        mean, std = tf.stats(theta_to_unit(np.array([om, s8]), DEFAULT_PRIOR))
+        mean, std = raw_tf.stats(theta_to_unit(np.array([om, s8]), DEFAULT_PRIOR))
         boxes.append(HaloCatalog(rng.uniform(0, 100, (n, 3)), rng.normal(0, 1.15 * std[3], (n, 3)),
                                  10 ** rng.normal(mean[6] + 0.1 * std[6], std[6], n), box_size=100.0,
                                  redshift=0.5, cosmology=Cosmology(om, s8)))
@@ -235,6 +243,41 @@ def test_marginal_offsets_of_the_exact_gaussian_denoiser():
     assert res["n_boxes"] == 3 and res["n_noise"] == 64
     assert abs(res["velocity_scale_ratio"] - 1.0) < 0.02, res
     assert abs(res["log_mass_offset_dex"]) < 0.006, res
+
+
+def test_gaussian_baseline_does_not_depend_on_feature_scales():
+    """The Gaussian baseline of theta_information is the density the standardisation describes, in physical
+    units: a model whose features are standardised to spreads 0.5 / 0.25 must give exactly the same baseline
+    intervals as one standardised to 1 (its standardised features are N(0, s^2), not N(0, 1))."""
+    import torch
+
+    from lssviewer.model.api import DiffusionModel
+    from lssviewer.model.data import theta_to_unit
+    from lssviewer.model.features import FeatureTransform
+    from lssviewer.model.network import NetworkConfig
+    from lssviewer.model.validation import profiles, theta_information
+    from lssviewer.model.vdm import VDM
+
+    torch.manual_seed(0)
+    vdm = VDM(NetworkConfig(d_model=16, n_layers=1, n_heads=2, mlp_ratio=2, fourier_features=1, cond_dim=16))
+    coefs = ((14.0, 0.2, 0.3), (float(np.log(0.2)), 0.0, 0.0), (float(np.log(300.0)), 0.3, 0.5))
+    n, rng, boxes, info = 100, np.random.default_rng(4), [], []
+    for scales in ((1.0, 1.0), (0.5, 0.25)):
+        tf = FeatureTransform(100.0, 300.0, 14.0, 0.2, theta_degree=1, theta_coefs=coefs, velocity_scale=scales[0],
+                              mass_scale=scales[1])
+        model = DiffusionModel(vdm, {"prior": DEFAULT_PRIOR.to_dict(), "n_halos": n, "box_size": 100.0,
+                                     "redshift": 0.5, "features": tf.to_dict()})
+        for _ in range(4 - len(boxes)):
+            om, s8 = rng.uniform(0.15, 0.45), rng.uniform(0.65, 0.95)
+            mean, std = tf.stats(theta_to_unit(np.array([om, s8]), DEFAULT_PRIOR))
+            boxes.append(HaloCatalog(rng.uniform(0, 100, (n, 3)), rng.normal(0, std[3], (n, 3)),
+                                     10 ** rng.normal(mean[6], std[6], n), box_size=100.0, redshift=0.5,
+                                     cosmology=Cosmology(om, s8)))
+        info.append(theta_information(model, boxes, profiles(model, boxes, points=11, n_noise=2), n_noise=2))
+    for p in ("omega_m", "sigma_8"):
+        a, b = info[0]["gaussian_baseline"][p], info[1]["gaussian_baseline"][p]
+        assert a["median_width68"] == pytest.approx(b["median_width68"], rel=1e-4), (a, b)
+        assert a["median_abs_map_error"] == pytest.approx(b["median_abs_map_error"], abs=1e-4), (a, b)
 
 
 def test_heldout_split_keeps_early_stopping_and_calibration_boxes_out_of_the_test():

@@ -14,6 +14,10 @@ so that standardisation commutes with the symmetries of the periodic cube:
 * velocities: mean 0 and one common std (rms over all three components of the training set);
 * log10 mass: training-set mean and std.
 
+(Standardised velocities and log masses then have spread 1, or ``velocity_scale`` / ``mass_scale`` where
+those are set: smaller spreads make the reverse diffusion settle them after the positions; docs/model.md,
+"Feature scales".)
+
 With ``theta_degree = d > 0`` (*conditional standardisation*) the velocity std and the log-mass mean
 and std are instead smooth functions of the cosmology: polynomials of degree d in theta (mapped to
 [0, 1]^2 in the prior box), fitted by least squares to the per-box values of the training suite (the
@@ -375,6 +379,11 @@ class FeatureTransform:
             extra = dict(per_box=True, box_sd_degree=sd_degree, box_sd_coefs=sd_coefs, box_corr=corr)
         scales = {k: float(values.get(k, 1.0)) for k in ("velocity_scale", "mass_scale")}
         return cls(**base, theta_degree=degree, theta_coefs=coefs, **scales, **extra)
+
+
+def feature_spreads(transform: FeatureTransform) -> np.ndarray:
+    """(4,) standard deviations the standardisation gives velocities (3) and log masses (1): the feature scales."""
+    return np.array([transform.velocity_scale] * 3 + [transform.mass_scale])
 
 
 def _box_moments(arr: Any) -> tuple[Any, Any, Any]:

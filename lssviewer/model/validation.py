@@ -42,7 +42,7 @@ import torch
 from lssviewer.catalog import HaloCatalog
 from lssviewer.model.api import DiffusionModel
 from lssviewer.model.data import theta_to_unit
-from lssviewer.model.features import catalog_to_raw
+from lssviewer.model.features import catalog_to_raw, feature_spreads
 from lssviewer.model.likelihood import (
     DEFAULT_NOISE,
     MIN_DEFICITS,
@@ -211,7 +211,8 @@ def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs
                                              batch_size=model.scan_batch_size)]
             net_range[param].append(float(np.ptp(ll)))
             x = model._standardised(cat, unit).double().cpu().numpy()
-            gauss = (-0.5 * np.sum(x[..., 3:] ** 2, axis=(-2, -1))
+            spread = feature_spreads(model.transform)  # N(0, s^2) for the standardised velocities and masses
+            gauss = (-0.5 * np.sum((x[..., 3:] / spread) ** 2, axis=(-2, -1)) - x.shape[-2] * np.sum(np.log(spread))
                      + model.transform.log_density_terms(catalog_to_raw(cat), unit))
             summ = summarize_profile(grid[:, i], gauss)
             base[param]["map_error"].append(summ["map"] - truth[i])
@@ -268,7 +269,8 @@ def marginal_offsets(model: DiffusionModel, boxes: Sequence[HaloCatalog], n_nois
                                              batch_size=model.scan_batch_size)]
             best.append(summarize_profile(grid, ll)["map"])
             edge += int(int(np.argmax(ll)) in (0, points - 1))
-        ratios.append(float(np.exp(best[0]) / np.sqrt(np.mean(x0[:, 3:6] ** 2))))
+        # the ELBO prefers velocities of rms rms(x0) / a; a perfect model the rms the standardisation aims at
+        ratios.append(float(np.exp(best[0]) * model.transform.velocity_scale / np.sqrt(np.mean(x0[:, 3:6] ** 2))))
         scales = model.transform.physical_scales(unit if model.transform.conditional else None)
         mass_std = float(np.ravel(scales[..., 6])[0])
         offsets.append((best[1] + float(x0[:, 6].mean())) * mass_std)
