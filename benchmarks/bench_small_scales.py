@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from lssviewer.io import hdf5  # noqa: E402
 from lssviewer.model.api import load_model  # noqa: E402
-from lssviewer.model.features import UNIFORM_STD  # noqa: E402
+from lssviewer.model.features import UNIFORM_STD, raw_to_physical  # noqa: E402
 from lssviewer.model.sampler import sample  # noqa: E402
 from lssviewer.model.schedule import alpha_sigma  # noqa: E402
 from lssviewer.stats.pairs import analytic_rr, pair_counts  # noqa: E402
@@ -65,9 +65,8 @@ def split_standardised(model, x: torch.Tensor) -> tuple[list[np.ndarray], list[n
     catalogs (B, N, 7) of a box-standardised model, after the projection onto exact box statistics that
     ``DiffusionModel.sample`` applies too (the network's own output has velocity rms ~0.9-1.0 of the target)."""
     arr = model.transform.project(x.detach().double().numpy(), standardised=True)
-    box, vs = model.box_size, model.transform.velocity_scale
-    u = np.mod(arr[..., :3] * UNIFORM_STD + 0.5, 1.0)
-    return [ui * box for ui in u], list(arr[..., 3:6] / vs)
+    raw = np.concatenate([arr[..., :3] * UNIFORM_STD + 0.5, arr[..., 3:]], axis=-1)  # positions as box fractions
+    return list(raw_to_physical(raw, model.box_size)[..., :3]), list(arr[..., 3:6] / model.transform.velocity_scale)
 
 
 @torch.inference_mode()

@@ -47,15 +47,16 @@ if [ "$SUITE_SECONDS" -gt 0 ]; then
     --new-packed "$OUT/new_boxes.h5" --union "$WORK/union.h5" || die "union"
   stamp "union written"
 else
-  cp training/default/suite.h5 "$WORK/union.h5" || die "suite copy"
   stamp "no new boxes: training/default/suite.h5 as it is"
 fi
+DATA="$WORK/union.h5"
+[ "$SUITE_SECONDS" -gt 0 ] || DATA=training/default/suite.h5
 
 # Size the run to the time budget: a 200-step probe measures this machine's steady rate (steps 100 -> 200 of the
 # metrics log), and the cosine schedule is laid over the steps that fit in TRAIN_SECONDS (x 0.9 for validation
 # and checkpoints), capped at MAX_STEPS; --max-minutes stays as a backstop.
 rm -rf "$WORK/probe"
-$PY -m lssviewer train --data "$WORK/union.h5" --out "$WORK/probe" --config "$CONFIG" $BF16 $INIT --steps 200 \
+$PY -m lssviewer train --data "$DATA" --out "$WORK/probe" --config "$CONFIG" $BF16 $INIT --steps 200 \
   --no-progress >/dev/null || die "probe"
 STEPS=$($PY - "$WORK/probe/metrics.csv" "$TRAIN_SECONDS" "$MAX_STEPS" <<'PYEOF'
 import csv, sys
@@ -67,7 +68,7 @@ PYEOF
 ) || die "probe rate"
 stamp "probe: $STEPS steps fit in ${TRAIN_SECONDS}s"
 
-$PY -m lssviewer train --data "$WORK/union.h5" --out "$WORK/run" --config "$CONFIG" $BF16 $INIT --steps "$STEPS" \
+$PY -m lssviewer train --data "$DATA" --out "$WORK/run" --config "$CONFIG" $BF16 $INIT --steps "$STEPS" \
   --max-minutes "$(( TRAIN_SECONDS / 60 + 1 ))" --no-progress || die "train"
 stamp "trained"
 tail -4 "$WORK/run/metrics.csv"
@@ -79,7 +80,7 @@ rm -rf "$WORK/run/ship" && cp -r "$ship" "$WORK/run/ship" && rm -f "$WORK/run/sh
 split -b 15000000 -d "$WORK/run/train_state.safetensors" "$OUT/train_state.safetensors.part-" || die "split"
 (cd "$WORK/run" && tar cf "$OUT/run.tar" --exclude=train_state.safetensors --exclude=./best/model.safetensors .) || die "tar"
 stamp "run saved"
-timeout "$CARD_SECONDS" $PY -m lssviewer.model.validation --model "$WORK/run/ship" --heldout "$WORK/union.h5" \
+timeout "$CARD_SECONDS" $PY -m lssviewer.model.validation --model "$WORK/run/ship" --heldout "$DATA" \
   --heldout-indices val --skip-heldout 32 --max-heldout 50 --calibrate 64 --information \
   --fresh training/default/fresh.h5 --write-card -o "$WORK/run/ship/card_out.json" >/dev/null
 stamp "card exit $?"

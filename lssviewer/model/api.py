@@ -16,13 +16,7 @@ from lssviewer.cosmology import Cosmology, PriorBox
 from lssviewer.errors import CatalogError, FormatError, LssviewerError, ParameterError
 from lssviewer.model import checkpoint
 from lssviewer.model.data import theta_to_unit
-from lssviewer.model.features import (
-    FeatureTransform,
-    box_statistics,
-    catalog_to_raw,
-    feature_spreads,
-    raw_to_physical,
-)
+from lssviewer.model.features import FeatureTransform, box_statistics, catalog_to_raw, raw_to_physical
 from lssviewer.model.likelihood import DEFAULT_NOISE, ScanPoint, elbo_scan
 from lssviewer.model.network import NetworkConfig
 from lssviewer.model.sampler import SAMPLERS, sample
@@ -161,7 +155,7 @@ class DiffusionModel:
             x = self.transform.standardise(np.broadcast_to(raw, (len(theta_unit), *raw.shape)), theta_unit)
         else:
             x = self.transform.standardise(raw)
-        worst, limit = float(np.abs(x[..., 3:] / feature_spreads(self.transform)).max()), 50.0
+        worst, limit = float(np.abs(x[..., 3:] / self.transform.spreads).max()), 50.0
         if self.transform.per_box:  # scale-free standardisation: judge the box statistics against the prior box
             worst, limit = self._box_outlier(raw), 20.0  # held-out boxes of the built-in suite: < 5
         if worst > limit:

@@ -227,6 +227,11 @@ class FeatureTransform:
         return np.array([UNIFORM_STD] * 3 + [self.velocity_std / self.velocity_scale] * 3
                         + [self.mass_std / self.mass_scale])
 
+    @property
+    def spreads(self) -> np.ndarray:
+        """(4,) standard deviations the standardisation gives velocities (3) and log masses (1): the scales."""
+        return np.array([self.velocity_scale] * 3 + [self.mass_scale])
+
     def box_mean(self, theta_unit: Any) -> np.ndarray:
         """(..., 3) mean box statistics at theta_unit (..., 2): the theta polynomials (conditional models)."""
         if isinstance(theta_unit, torch.Tensor):
@@ -379,11 +384,6 @@ class FeatureTransform:
             extra = dict(per_box=True, box_sd_degree=sd_degree, box_sd_coefs=sd_coefs, box_corr=corr)
         scales = {k: float(values.get(k, 1.0)) for k in ("velocity_scale", "mass_scale")}
         return cls(**base, theta_degree=degree, theta_coefs=coefs, **scales, **extra)
-
-
-def feature_spreads(transform: FeatureTransform) -> np.ndarray:
-    """(4,) standard deviations the standardisation gives velocities (3) and log masses (1): the feature scales."""
-    return np.array([transform.velocity_scale] * 3 + [transform.mass_scale])
 
 
 def _box_moments(arr: Any) -> tuple[Any, Any, Any]:

@@ -42,7 +42,7 @@ import torch
 from lssviewer.catalog import HaloCatalog
 from lssviewer.model.api import DiffusionModel
 from lssviewer.model.data import theta_to_unit
-from lssviewer.model.features import catalog_to_raw, feature_spreads
+from lssviewer.model.features import catalog_to_raw
 from lssviewer.model.likelihood import (
     DEFAULT_NOISE,
     MIN_DEFICITS,
@@ -193,6 +193,7 @@ def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs
     net_range: dict[str, list[float]] = defaultdict(list)
     full_range: dict[str, list[float]] = defaultdict(list)
     base: dict[str, dict[str, list[float]]] = {p: defaultdict(list) for p in PARAMS}
+    spread = model.transform.spreads  # the baseline: standardised velocities and masses N(0, spread^2)
     for cat, prof in zip(boxes, profs, strict=True):
         cat = _scored(model, cat)
         truth = prof["truth"]
@@ -211,7 +212,6 @@ def theta_information(model: DiffusionModel, boxes: Sequence[HaloCatalog], profs
                                              batch_size=model.scan_batch_size)]
             net_range[param].append(float(np.ptp(ll)))
             x = model._standardised(cat, unit).double().cpu().numpy()
-            spread = feature_spreads(model.transform)  # N(0, s^2) for the standardised velocities and masses
             gauss = (-0.5 * np.sum((x[..., 3:] / spread) ** 2, axis=(-2, -1)) - x.shape[-2] * np.sum(np.log(spread))
                      + model.transform.log_density_terms(catalog_to_raw(cat), unit))
             summ = summarize_profile(grid[:, i], gauss)
