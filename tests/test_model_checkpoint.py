@@ -187,8 +187,8 @@ def test_shipped_default_training_config_is_valid():
 
 
 def test_warm_start_begins_at_the_source_model_and_refuses_other_architectures(tmp_path, suite, run_dir):
-    """--init-from: a run with a new zero-initialised part (relative_phases) starts from exactly the source
-    model's function (same ELBOs before any step), trains, and keeps the source's feature standardisation;
+    """--init-from: a run with new zero-initialised parts (relative_phases, mesh_gravity) starts from exactly the
+    source model's function (same ELBOs before any step), trains, and keeps the source's feature standardisation;
     a source of another width is refused in one line naming it."""
     from lssviewer.model.data import suite_from_catalogs
     from lssviewer.model.network import NetworkConfig
@@ -196,7 +196,7 @@ def test_warm_start_begins_at_the_source_model_and_refuses_other_architectures(t
 
     base = tiny_config()
     cfg = base.replace(init_from=str(run_dir), steps=3,
-                       network=NetworkConfig(**dict(base.network.to_dict(), relative_phases=2)))
+                       network=NetworkConfig(**dict(base.network.to_dict(), relative_phases=2, mesh_gravity=8)))
     transform, weights = _warm_start_files(cfg, suite_from_catalogs(suite))
     vdm = build_model(cfg)
     _load_warm_start(vdm, weights, cfg.init_from)
@@ -220,6 +220,7 @@ def test_warm_start_begins_at_the_source_model_and_refuses_other_architectures(t
     _, ad = checkpoint.load_model_files(tmp_path / "adapter")
     assert all(torch.equal(ad[k], v) for k, v in src.items())
     assert any(float(v.abs().max()) > 0 for k, v in ad.items() if ".rel_out." in k)
+    assert any(float(v.abs().max()) > 0 for k, v in ad.items() if ".mesh_out.out." in k)  # zero at the start
     with pytest.raises(ParameterError, match="train_new_only needs init_from"):
         tiny_config(train_new_only=True)
     wide = cfg.replace(network=NetworkConfig(**dict(cfg.network.to_dict(), d_model=32)))

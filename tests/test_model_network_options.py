@@ -1,9 +1,11 @@
-"""Network options for small-scale clustering: geometric Fourier bands and the periodic distance bias."""
+"""Network options for small-scale clustering: geometric Fourier bands, the periodic distance bias, relative phases
+and mesh gravity."""
 
 from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from lssviewer.model.features import UNIFORM_STD, fourier_features
@@ -114,21 +116,23 @@ def test_relative_phases_are_attention_weighted_periodic_offsets():
         torch.testing.assert_close(rel_s, rel, rtol=1e-4, atol=1e-4)
 
 
-def test_relative_phases_start_as_the_network_without_them():
-    """Zero-initialised rel_out: a network with the option and the weights of one without computes the same
-    eps (so a warm start from an older model begins at exactly its function); once rel_out is non-zero the
-    network stays permutation equivariant."""
+@pytest.mark.parametrize("option, part", [("relative_phases", "rel_out"), ("mesh_gravity", "mesh_out")])
+def test_new_parts_start_as_the_network_without_them(option, part):
+    """Zero-initialised new parts (relative phases' rel_out, mesh gravity's mesh_out): a network with the option
+    and the weights of one without computes the same eps (so a warm start from an older model begins at
+    exactly its function); once the part is non-zero the network stays permutation equivariant."""
     base = _net()
-    cfg = dict(base.config.to_dict(), relative_phases=3)
+    cfg = dict(base.config.to_dict(), **{option: 3 if option == "relative_phases" else 8})
     net = ScoreNetwork(NetworkConfig.from_dict(cfg)).eval()
     missing, unexpected = net.load_state_dict(base.state_dict(), strict=False)
-    assert not unexpected and missing and all(".rel_out." in m for m in missing)
+    assert not unexpected and missing and all(f".{part}." in m for m in missing)
     z = torch.randn(2, 40, 7)
     gamma, theta = torch.tensor([-6.0, 1.0]), torch.tensor([[0.3, 0.6], [0.7, 0.2]])
     with torch.no_grad():
         torch.testing.assert_close(net(z, gamma, theta, (-10.0, 8.0)), base(z, gamma, theta, (-10.0, 8.0)))
         for block in net.blocks:
-            torch.nn.init.normal_(block.rel_out.weight, 0.0, 0.5)
+            torch.nn.init.normal_(getattr(block, part).out.weight if part == "mesh_out" else block.rel_out.weight,
+                                  0.0, 0.5)
         out = net(z, gamma, theta, (-10.0, 8.0))
         assert not torch.allclose(out, base(z, gamma, theta, (-10.0, 8.0)))
         perm = torch.randperm(40)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lssviewer.model.features import N_FEATURES, POS, UNIFORM_STD, fourier_features
+from lssviewer.model.mesh import mesh_features, n_mesh_features
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,10 @@ class NetworkConfig:
     # halo sees the direction and concentration of its neighbours under its own attention kernel (pairwise
     # infall, close pairs). 0: off (models before v0.5).
     relative_phases: int = 0
+    # > 0: mesh features with this many cells per side (lssviewer.model.mesh): at each halo the gravitational
+    # acceleration and density contrast of the current positions smoothed on 1, 2 and 4 cells, fed to every
+    # block through a small zero-initialised MLP conditioned on (t, theta) (linear-theory infall). 0: off.
+    mesh_gravity: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -116,6 +121,24 @@ class Attention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(b, nq, d)), rel.transpose(1, 2).reshape(b, nq, -1)
 
 
+class MeshMessage(nn.Module):
+    """Per-halo message from its mesh features (B, N, F) and the conditioning c (B, cond_dim): a one-hidden-layer
+    MLP whose hidden units are shifted by c (the velocity a given acceleration implies depends on the noise level
+    and the cosmology); the output layer starts at zero, so a block with it starts as the block without."""
+
+    def __init__(self, d: int, cond_dim: int, hidden: int = 64):
+        super().__init__()
+        self.inp = nn.Linear(n_mesh_features(), hidden)
+        self.cond = nn.Linear(cond_dim, hidden)
+        self.out = nn.Linear(hidden, d)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, feats: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        h = F.gelu(self.inp(feats.to(self.inp.weight.dtype)) + self.cond(c)[:, None, :])
+        return self.out(h)
+
+
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return x * (1.0 + scale[:, None, :]) + shift[:, None, :]
 
@@ -124,7 +147,7 @@ class Block(nn.Module):
     """Pre-norm transformer block with adaLN-zero conditioning (and optional inducing points)."""
 
     def __init__(self, d: int, heads: int, mlp_ratio: int, cond_dim: int, induced_points: int,
-                 distance_bias: int = 0, relative_phases: int = 0):
+                 distance_bias: int = 0, relative_phases: int = 0, mesh_gravity: int = 0):
         super().__init__()
         self.norm1 = nn.LayerNorm(d, elementwise_affine=False)
         self.norm2 = nn.LayerNorm(d, elementwise_affine=False)
@@ -146,6 +169,7 @@ class Block(nn.Module):
             self.rel_out = nn.Linear(heads * 6 * relative_phases, d)
             nn.init.zeros_(self.rel_out.weight)
             nn.init.zeros_(self.rel_out.bias)
+        self.mesh_out = MeshMessage(d, cond_dim) if mesh_gravity else None
         self.induced = None
         if induced_points > 0:
             self.induced = nn.Parameter(torch.randn(induced_points, d) / math.sqrt(d))
@@ -153,7 +177,7 @@ class Block(nn.Module):
             self.norm_i = nn.LayerNorm(d)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, d2: torch.Tensor | None = None,
-                phases: torch.Tensor | None = None) -> torch.Tensor:
+                phases: torch.Tensor | None = None, mesh: torch.Tensor | None = None) -> torch.Tensor:
         s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)
         h = _modulate(self.norm1(x), s1, sc1)
         if self.induced is None:
@@ -171,6 +195,8 @@ class Block(nn.Module):
             summary = self.norm_i(ind + self.attn_in(ind, h)[0])
             a = self.attn(h, summary)[0]
         x = x + g1[:, None, :] * a
+        if self.mesh_out is not None and mesh is not None:
+            x = x + self.mesh_out(mesh, c).to(x.dtype)
         x = x + g2[:, None, :] * self.mlp(_modulate(self.norm2(x), s2, sc2))
         return x
 
@@ -195,7 +221,7 @@ class ScoreNetwork(nn.Module):
                                   nn.Linear(config.cond_dim, config.cond_dim), nn.SiLU())
         self.blocks = nn.ModuleList(
             Block(d, config.n_heads, config.mlp_ratio, config.cond_dim, config.induced_points,
-                  config.distance_bias, config.relative_phases)
+                  config.distance_bias, config.relative_phases, config.mesh_gravity)
             for _ in range(config.n_layers)
         )
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False)
@@ -229,10 +255,11 @@ class ScoreNetwork(nn.Module):
             k = 2.0 ** torch.arange(self.config.relative_phases, dtype=u.dtype, device=u.device)
             ang = (2.0 * math.pi * u[..., :, None] * k).flatten(-2)
             phases = torch.cat([torch.cos(ang), torch.sin(ang)], dim=-1)
+        mesh = mesh_features(u, self.config.mesh_gravity) if self.config.mesh_gravity else None
         h = self.embed(torch.cat(inputs, dim=-1))
         c = self.conditioning(gamma, theta, gamma_range)
         for block in self.blocks:
-            h = block(h, c, d2, phases)
+            h = block(h, c, d2, phases, mesh)
         shift, scale = self.ada_out(c).chunk(2, dim=-1)
         return self.out(_modulate(self.norm_out(h), shift, scale))
 

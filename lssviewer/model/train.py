@@ -453,7 +453,7 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     vdm = vdm.to(device)
     if cfg.train_new_only:
         for name, p in vdm.named_parameters():
-            p.requires_grad_(_NEW_PART in name)
+            p.requires_grad_(_is_new_part(name))
     ema = _EMA(vdm, cfg.ema_decay)
     named = [(n, p) for n, p in vdm.named_parameters() if p.requires_grad]
     decay_params = [p for n, p in named if p.ndim >= 2]
@@ -619,7 +619,7 @@ def _warm_start_files(cfg: TrainConfig, suite: Suite) -> tuple[FeatureTransform,
     arch = meta["architecture"]
     new_net = cfg.network.to_dict()
     old_net = NetworkConfig.from_dict(arch["network"]).to_dict()
-    diffs = [k for k in new_net if new_net[k] != old_net[k] and not (k == "relative_phases" and old_net[k] == 0)]
+    diffs = [k for k in new_net if new_net[k] != old_net[k] and not (k in _NEW_OPTIONS and old_net[k] == 0)]
     sched = arch["schedule"]
     if (sched["kind"], float(sched["gamma_min"]), float(sched["gamma_max"])) != (
             cfg.schedule, cfg.gamma_min, cfg.gamma_max):
@@ -640,13 +640,19 @@ def _warm_start_files(cfg: TrainConfig, suite: Suite) -> tuple[FeatureTransform,
 
 
 #: names of the parameters a warm start may add (zero-initialised, so the source's function is kept)
-_NEW_PART = ".rel_out."
+_NEW_PARTS = (".rel_out.", ".mesh_out.")
+#: network options a warm start may switch on (from 0 in the source): they add only _NEW_PARTS
+_NEW_OPTIONS = ("relative_phases", "mesh_gravity")
+
+
+def _is_new_part(name: str) -> bool:
+    return any(part in name for part in _NEW_PARTS)
 
 
 def _load_warm_start(vdm: VDM, weights: Mapping[str, torch.Tensor], path: str) -> None:
-    """Load ``weights``; parameters they lack must be zero-initialised new parts (rel_out)."""
+    """Load ``weights``; parameters they lack must be zero-initialised new parts (rel_out, mesh_out)."""
     missing, unexpected = vdm.load_state_dict(dict(weights), strict=False)
-    bad = list(unexpected) + [n for n in missing if _NEW_PART not in n]
+    bad = list(unexpected) + [n for n in missing if not _is_new_part(n)]
     if bad:
         raise ParameterError(f"--init-from weights do not fit the architecture ({', '.join(bad[:3])})", path)
 
