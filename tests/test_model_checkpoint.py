@@ -187,19 +187,21 @@ def test_shipped_default_training_config_is_valid():
 
 
 def test_warm_start_begins_at_the_source_model_and_refuses_other_architectures(tmp_path, suite, run_dir):
-    """--init-from: a run with new zero-initialised parts (relative_phases, mesh_gravity) starts from exactly the
-    source model's function (same ELBOs before any step), trains, and keeps the source's feature standardisation;
-    a source of another width is refused in one line naming it."""
+    """--init-from: a run with a new zero-initialised part (relative_phases) starts from exactly the source model's
+    function (same ELBOs before any step), trains, and keeps the source's feature standardisation; an adapter
+    (train_new_only) moves only the new part, also when the source already has another one (mesh_gravity added
+    to a model with relative phases: its rel_out stays frozen); a source of another width is refused in one
+    line naming it."""
     from lssviewer.model.data import suite_from_catalogs
     from lssviewer.model.network import NetworkConfig
-    from lssviewer.model.train import _load_warm_start, _warm_start_files, build_model
+    from lssviewer.model.train import _load_warm_start, _new_parts, _warm_start_files, build_model
 
     base = tiny_config()
     cfg = base.replace(init_from=str(run_dir), steps=3,
-                       network=NetworkConfig(**dict(base.network.to_dict(), relative_phases=2, mesh_gravity=8)))
+                       network=NetworkConfig(**dict(base.network.to_dict(), relative_phases=2)))
     transform, weights = _warm_start_files(cfg, suite_from_catalogs(suite))
     vdm = build_model(cfg)
-    _load_warm_start(vdm, weights, cfg.init_from)
+    _load_warm_start(vdm, weights, cfg.init_from, _new_parts(cfg))
     source = load_model(run_dir, device="cpu")
     warm_meta, _ = checkpoint.load_model_files(run_dir)
     warm_meta = dict(warm_meta, architecture=dict(warm_meta["architecture"], network=cfg.network.to_dict()))
@@ -220,7 +222,16 @@ def test_warm_start_begins_at_the_source_model_and_refuses_other_architectures(t
     _, ad = checkpoint.load_model_files(tmp_path / "adapter")
     assert all(torch.equal(ad[k], v) for k, v in src.items())
     assert any(float(v.abs().max()) > 0 for k, v in ad.items() if ".rel_out." in k)
-    assert any(float(v.abs().max()) > 0 for k, v in ad.items() if ".mesh_out.out." in k)  # zero at the start
+    # an adapter on the adapter: relative phases are in the source now, so only mesh gravity is new and trains
+    nested = cfg.replace(init_from=str(tmp_path / "adapter"), train_new_only=True,
+                         network=NetworkConfig(**dict(cfg.network.to_dict(), mesh_gravity=8)))
+    train(suite, tmp_path / "nested", nested, progress=False)
+    _, nest = checkpoint.load_model_files(tmp_path / "nested")
+    assert all(torch.equal(nest[k], v) for k, v in ad.items())  # rel_out of the source included
+    assert any(float(v.abs().max()) > 0 for k, v in nest.items() if ".mesh_out.out." in k)
+    with pytest.raises(ParameterError, match="switches on no new part"):
+        train(suite, tmp_path / "nothing", cfg.replace(init_from=str(tmp_path / "adapter"), train_new_only=True),
+              progress=False)
     with pytest.raises(ParameterError, match="train_new_only needs init_from"):
         tiny_config(train_new_only=True)
     wide = cfg.replace(network=NetworkConfig(**dict(cfg.network.to_dict(), d_model=32)))

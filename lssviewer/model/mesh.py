@@ -14,6 +14,12 @@ has to assemble that long-range 1/r^2 sum itself; here it is computed directly, 
   contribution of its own cloud (sum over k != 0 of W_R(k) W_cic(k)^2 / N), and both are divided by their rms
   for N uniform random points (Poisson shot noise: sum over k != 0 of |K(k)|^2 W_cic(k)^4 / N), so a catalog
   with no structure has features of mean ~0 and rms ~1 at every scale, and clustering shows as larger values.
+  (Both use the unaliased window and the mean self-term: for N = 400 on 32^3 cells the density on 1 cell keeps
+  mean +0.05 and rms 1.07 for uniform points, with a sub-cell pattern from the halo's own cloud; the other
+  features are within 0.5 %.)
+
+The scales and the normalisation define what a trained model with ``mesh_gravity`` computes: they are part of the
+checkpoint format (not stored per model), so changing them needs a new network option.
 
 Per halo and scale: (g_x, g_y, g_z, delta_R), 4 numbers. The features are a function of the positions alone
 (no weights), computed in float32 without gradients. They are translation covariant (periodic) and rotate with
@@ -111,11 +117,12 @@ def mesh_features(u: torch.Tensor, mesh: int, scales: tuple[float, ...] = DEFAUL
         u = u.float()
         b, n, _ = u.shape
         key = (mesh, tuple(scales), n, str(u.device))
-        if key not in _CACHE:
+        entry = _CACHE.get(key)
+        if entry is None:
             if len(_CACHE) > 8:
                 _CACHE.clear()
-            _CACHE[key] = _kernels(mesh, tuple(scales), n, u.device)
-        kern, rms, offset = _CACHE[key]
+            entry = _CACHE[key] = _kernels(mesh, tuple(scales), n, u.device)
+        kern, rms, offset = entry
         idx, wts = _cic(u, mesh)
         counts = torch.zeros(b, mesh ** 3, device=u.device)
         counts.scatter_add_(1, idx.reshape(b, -1), wts.reshape(b, -1))

@@ -445,15 +445,25 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
                                          velocity_scale=cfg.feature_velocity_scale,
                                          mass_scale=cfg.feature_mass_scale)
 
+    # the parts a warm start adds (the ones train_new_only trains); a resumed run keeps those it started with,
+    # whatever has since become of the init_from directory
+    if state_meta is not None and "new_parts" in state_meta:
+        new_parts = tuple(state_meta["new_parts"])
+    else:
+        new_parts = _new_parts(cfg) if cfg.init_from else ()
+
     device = choose_device(cfg.device, local_rank)
     torch.manual_seed(cfg.seed)
     vdm = build_model(cfg)
     if init_weights is not None:
-        _load_warm_start(vdm, init_weights, cfg.init_from)
+        _load_warm_start(vdm, init_weights, cfg.init_from, new_parts)
     vdm = vdm.to(device)
     if cfg.train_new_only:
+        if not new_parts:
+            raise ParameterError("train_new_only: the config switches on no new part (relative_phases, mesh_gravity) "
+                                 "that the init_from model lacks", cfg.init_from)
         for name, p in vdm.named_parameters():
-            p.requires_grad_(_is_new_part(name))
+            p.requires_grad_(_is_new_part(name, new_parts))
     ema = _EMA(vdm, cfg.ema_decay)
     named = [(n, p) for n, p in vdm.named_parameters() if p.requires_grad]
     decay_params = [p for n, p in named if p.ndim >= 2]
@@ -511,7 +521,7 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
                                                    "features": transform.to_dict(),
                                                    "data_sha256": suite.provenance["features_sha256"],
                                                    "best_val_nelbo": None if math.isinf(best["val"])
-                                                   else best["val"]})
+                                                   else best["val"], "new_parts": list(new_parts)})
         checkpoint.save_model(out, ema.model.state_dict(), meta)
 
     def save_best(nelbo: float) -> None:
@@ -619,7 +629,7 @@ def _warm_start_files(cfg: TrainConfig, suite: Suite) -> tuple[FeatureTransform,
     arch = meta["architecture"]
     new_net = cfg.network.to_dict()
     old_net = NetworkConfig.from_dict(arch["network"]).to_dict()
-    diffs = [k for k in new_net if new_net[k] != old_net[k] and not (k in _NEW_OPTIONS and old_net[k] == 0)]
+    diffs = [k for k in new_net if new_net[k] != old_net[k] and not (k in NEW_PART_OPTIONS and old_net[k] == 0)]
     sched = arch["schedule"]
     if (sched["kind"], float(sched["gamma_min"]), float(sched["gamma_max"])) != (
             cfg.schedule, cfg.gamma_min, cfg.gamma_max):
@@ -639,20 +649,32 @@ def _warm_start_files(cfg: TrainConfig, suite: Suite) -> tuple[FeatureTransform,
     return transform, weights
 
 
-#: names of the parameters a warm start may add (zero-initialised, so the source's function is kept)
-_NEW_PARTS = (".rel_out.", ".mesh_out.")
-#: network options a warm start may switch on (from 0 in the source): they add only _NEW_PARTS
-_NEW_OPTIONS = ("relative_phases", "mesh_gravity")
+#: network options a warm start may switch on (from 0 in the source), and the names of the zero-initialised
+#: parameters each adds (so the run starts at exactly the source's function)
+NEW_PART_OPTIONS = {"relative_phases": ".rel_out.", "mesh_gravity": ".mesh_out."}
 
 
-def _is_new_part(name: str) -> bool:
-    return any(part in name for part in _NEW_PARTS)
+def _new_parts(cfg: TrainConfig) -> tuple[str, ...]:
+    """Parameter-name markers of the parts this warm start adds: those of options off in the ``init_from`` model
+    and on in ``cfg`` (a part the source already has is not new, and ``train_new_only`` keeps it frozen)."""
+    try:
+        meta = json.loads((Path(cfg.init_from) / "model.json").read_text())
+        old_net = NetworkConfig.from_dict(meta["architecture"]["network"]).to_dict()
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise ParameterError(f"--init-from model has an unreadable model.json ({exc})", cfg.init_from) from None
+    new_net = cfg.network.to_dict()
+    return tuple(part for option, part in NEW_PART_OPTIONS.items() if old_net[option] == 0 and new_net[option] != 0)
 
 
-def _load_warm_start(vdm: VDM, weights: Mapping[str, torch.Tensor], path: str) -> None:
-    """Load ``weights``; parameters they lack must be zero-initialised new parts (rel_out, mesh_out)."""
+def _is_new_part(name: str, new_parts: Sequence[str]) -> bool:
+    return any(part in name for part in new_parts)
+
+
+def _load_warm_start(vdm: VDM, weights: Mapping[str, torch.Tensor], path: str, new_parts: Sequence[str]) -> None:
+    """Load ``weights``; the parameters they lack must be exactly the zero-initialised ``new_parts``."""
     missing, unexpected = vdm.load_state_dict(dict(weights), strict=False)
-    bad = list(unexpected) + [n for n in missing if not _is_new_part(n)]
+    bad = list(unexpected) + [n for n in missing if not _is_new_part(n, new_parts)]
+    bad += [n for n, _ in vdm.named_parameters() if _is_new_part(n, new_parts) and n not in missing]
     if bad:
         raise ParameterError(f"--init-from weights do not fit the architecture ({', '.join(bad[:3])})", path)
 
