@@ -7,10 +7,10 @@
 # Environment: NEW_SEED (the suite seed of the new boxes, one not in training/default/suite.h5 yet; required unless
 # SUITE_SECONDS=0; 20261126-28 are used), OUT (output folder), SUITE_SECONDS (simulation budget, 240), WORKERS (16),
 # TRAIN_SECONDS (210: the step count is sized to it by a probe), MAX_STEPS (12000), BENCH_SECONDS (40; empty: no GPU
-# benchmark), CONFIG (resources/models/default.toml: the built-in model's configuration, relative phases and mesh gravity
-# included; = training/default/config.toml plus mesh_gravity = 32), CARD_SECONDS (150), BF16 (--bf16; empty for a CPU dry run), INIT_FROM (a model
-# directory to warm-start from, e.g. resources/models/default: a fine-tune of the built-in model; empty: from
-# scratch). SUITE_SECONDS=0 trains on training/default/suite.h5 as it is (no new boxes: the tree a device call carries
+# benchmark), CONFIG (resources/models/default.toml: the built-in model's configuration, relative phases and
+# mesh gravity included; = training/default/config.toml plus mesh_gravity = 32), CARD_SECONDS (150), BF16
+# (--bf16; empty for a CPU dry run), INIT_FROM (a model directory to warm-start from, e.g.
+# resources/models/default: a fine-tune of the built-in model; empty: from scratch). SUITE_SECONDS=0 trains on training/default/suite.h5 as it is (no new boxes: the tree a device call carries
 # is near its 64 MiB). Writes to $OUT: new_boxes.h5 (the new boxes, packed), run.tar (run directory without
 # train_state.safetensors; ship/ = the early-stopping weights), ship.tar (ship/ with its card and calibration),
 # bench_model_gpu.json, train_state.safetensors.part-* (split below 16 MB). Back on the workstation, `python

@@ -64,7 +64,7 @@ def _cic(u: torch.Tensor, mesh: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _kernels(mesh: int, scales: tuple[float, ...], n_points: int, device: torch.device
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fourier kernels (S, 4, M, M, M//2+1) of (g_x, g_y, g_z, delta) per scale, their shot-noise rms (S, 4) and
+    """Complex Fourier kernels (S, 4, M, M, M//2+1) of (g_x, g_y, g_z, delta) per scale, their shot-noise rms (S, 4) and
     the mean self-contribution to be removed (S, 4; non-zero for delta only)."""
     n = torch.fft.fftfreq(mesh, d=1.0 / mesh, device=device)  # integer wavenumbers
     nz = torch.fft.rfftfreq(mesh, d=1.0 / mesh, device=device)
@@ -89,8 +89,9 @@ def _kernels(mesh: int, scales: tuple[float, ...], n_points: int, device: torch.
     zero = torch.zeros((), device=device)
     for r in scales:
         w = torch.exp(-0.5 * k2 * (r / mesh) ** 2)  # Gaussian of radius r cells
-        per_scale = [g * inv_k2 * w for g in grads] + [w * (k2 > 0)]  # |K|; g's factor i applied on use
-        kernels.append(torch.stack(per_scale))
+        per_scale = [g * inv_k2 * w for g in grads] + [w * (k2 > 0)]  # |K|
+        # complex kernels: g = i k delta / k^2, delta_R = W delta
+        kernels.append(torch.stack([1j * kk for kk in per_scale[:3]] + [per_scale[3].to(torch.complex64)]))
         rms.append(torch.stack([torch.sqrt((mult * (kk * w_cic ** 2) ** 2).sum() / n_points) for kk in per_scale]))
         # a halo's own cloud adds to the density read at its position: on average sum_k W W_cic^2 / N
         offset.append(torch.stack([zero, zero, zero, (mult * per_scale[3] * w_cic ** 2).sum() / n_points]))
@@ -129,8 +130,7 @@ def mesh_features(u: torch.Tensor, mesh: int, scales: tuple[float, ...] = DEFAUL
         delta = counts * (mesh ** 3 / n) - 1.0
         dk = torch.fft.rfftn(delta.view(b, mesh, mesh, mesh), dim=(1, 2, 3))  # (B, M, M, M//2+1)
         s = len(scales)
-        fk = dk[:, None, None] * kern[None].to(dk.dtype)  # (B, S, 4, ...)
-        fk[:, :, :3] = fk[:, :, :3] * 1j  # g = i k delta / k^2
+        fk = dk[:, None, None] * kern[None]  # (B, S, 4, ...)
         fields = torch.fft.irfftn(fk, s=(mesh, mesh, mesh), dim=(3, 4, 5)).reshape(b, s * 4, -1)
         at = torch.gather(fields, 2, idx.reshape(b, 1, -1).expand(-1, s * 4, -1)).view(b, s * 4, n, 8)
         vals = (at * wts[:, None]).sum(-1)  # (B, 4S, N)
