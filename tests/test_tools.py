@@ -64,3 +64,32 @@ def test_refit_temperature_recovers_a_known_over_confidence(tmp_path):
         assert cal["cross_validation"][p]["coverage68"] == pytest.approx(0.683, abs=0.04)
         # over-confident before the refit: P(1.5 chi2_1 / 2 <= 0.5) = P(chi2_1 <= 0.667) = 0.586 (sd 0.028)
         assert cal["raw_coverage68"][p] == pytest.approx(0.586, abs=0.06)
+
+
+
+def test_sample_clustering_reads_the_nearest_bins_and_names_a_missing_cosmology(tmp_path, capsys):
+    """``at`` averages over catalogs and reads the bins whose centres are nearest to the requested separations;
+    the tool prints the simulations' row and one row per model; a cosmology absent from the file is a one-line
+    error naming the file."""
+    from types import SimpleNamespace
+
+    import sample_clustering
+    from _model_helpers import tiny_config, toy_suite
+
+    from lssviewer.model.train import train
+
+    result = SimpleNamespace(centers=np.array([1.0, 3.0, 5.0, 7.0, 9.0, 11.0]),
+                             values={"": np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]])})
+    assert sample_clustering.at(result, (2.1, 6.2, 10.2)) == [2.0, 4.0, 6.0]  # centres 3, 7, 11
+
+    sims = [make_catalog(n=60, seed=s, om=0.3, s8=0.8) for s in range(3)] + [make_catalog(n=60, seed=9, om=0.2)]
+    fresh = tmp_path / "fresh.h5"
+    hdf5.write(sims, fresh)
+    model = tmp_path / "model"
+    train(toy_suite(8, 20, seed=0), model, tiny_config(), progress=False)
+    sample_clustering.main(["--models", str(model), "--fresh", str(fresh), "--cosmology", "0.3,0.8", "--n", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "3 simulations, 2 samples (seed 2)" in lines[0]
+    assert [line.split()[0] for line in lines[2:]] == ["simulations", str(model)]
+    with pytest.raises(SystemExit, match="fresh.h5: no simulation at omega_m=0.45, sigma_8=0.65"):
+        sample_clustering.main(["--models", str(model), "--fresh", str(fresh), "--cosmology", "0.45,0.65"])
