@@ -67,6 +67,32 @@ def test_refit_temperature_recovers_a_known_over_confidence(tmp_path):
 
 
 
+def test_refit_temperature_reports_each_parameters_own_temperature(tmp_path):
+    """Omega_m profiles over-confident by T = 1.5, sigma_8 under-confident (T = 0.7), 400 boxes: each
+    parameter's own temperature is recovered (sd of the 68.3th-percentile fit ~0.08 and ~0.04 at 400 deficits;
+    ~3 sd allowed) and its cross-validated coverage is 68.3 % within 0.04, while the pooled temperature leaves
+    Omega_m under-covered and sigma_8 over-covered."""
+    rng = np.random.default_rng(5)
+    n = 400
+    true_t = {"omega_m": 1.5, "sigma_8": 0.7}
+    run = {"points": 30, "n_noise": 16, "indices": list(range(n)),
+           "per_box": {f"deficit_nats_{p}": list(0.5 * t * rng.chisquare(1, n)) for p, t in true_t.items()}}
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps({"coverage": run}))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text(json.dumps({"format": "lssviewer-model", "format_version": 2}))
+    assert refit_temperature.main(["--model", str(model), "--coverage", str(path), "--splits", "200", "--write"]) == 0
+    cal = json.loads((model / "model.json").read_text())["calibration"]
+    for p, t in true_t.items():
+        own = cal["per_parameter"][p]
+        assert own["temperature"] == pytest.approx(t, abs=0.25 if t > 1 else 0.12)
+        assert own["cross_validation"]["coverage68"] == pytest.approx(0.683, abs=0.04)
+    # pooled T ~1.05: P(chi2_1 <= 1.05 / 1.5) = 0.60 and P(chi2_1 <= 1.05 / 0.7) = 0.78
+    pooled = cal["cross_validation"]
+    assert pooled["omega_m"]["coverage68"] < 0.64 and pooled["sigma_8"]["coverage68"] > 0.73
+
+
 def test_sample_clustering_reads_the_nearest_bins_and_names_a_missing_cosmology(tmp_path, capsys):
     """``at`` averages over catalogs and reads the bins whose centres are nearest to the requested separations;
     the tool prints the simulations' row and one row per model; a cosmology absent from the file is a one-line
