@@ -114,3 +114,31 @@ def test_requests_without_a_model_fail_cleanly(qtbot):
     assert failed[0] == ("load_model", "/nowhere/model: gone")
     assert failed[1][0] == "sample" and "no model is loaded" in failed[1][1]
     assert w.shutdown(timeout=10)
+
+
+def test_profile_summaries_use_the_parameters_own_temperature(qtbot, tmp_path):
+    """A calibration with profile temperatures: the panel's 1-D omega_m profile is summarised with omega_m's
+    own T, a 2-D grid with the pooled T (the points keep the raw ELBO)."""
+    from lssviewer.model.checkpoint import write_calibration
+    from lssviewer.model.likelihood import summarize_profile
+
+    model = tiny_model_dir(tmp_path / "cal", n_halos=300, default_steps=20)
+    write_calibration(model, {"temperature": 40.0, "profile_temperatures": {"omega_m": 3.0}})
+    w = InferenceWorker()
+    w.events = []
+    for name in ("started", "progress", "result", "failed", "cancelled", "finished"):
+        getattr(w, name).connect(lambda *args, _n=name: w.events.append((_n, *args)))
+    with qtbot.waitSignal(w.model_loaded, timeout=30_000):
+        w.load_model(str(model))
+    (cat, *_) = toy_suite(tmp_path / "s.h5", n_cosmologies=1, realisations=1, n_halos=300)
+    grid = np.column_stack([np.linspace(0.1, 0.5, 5), np.full(5, 0.8)])
+    out = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, grid, n_noise=2, seed=0,
+                                                             meta={"axis": 0, "mode": "omega_m"})) if e[0] == "result")
+    ref = summarize_profile(grid[:, 0], [p["log_likelihood"] for p in out["points"]], temperature=3.0)
+    assert out["summary"]["temperature"] == 3.0 and out["summary"]["interval68"] == pytest.approx(ref["interval68"])
+    om, s8 = np.linspace(0.1, 0.5, 3), np.linspace(0.6, 1.0, 3)
+    grid2 = np.column_stack([np.tile(om, 3), np.repeat(s8, 3)])
+    out2 = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, grid2, n_noise=2, seed=0, meta={
+        "axis": None, "mode": "grid", "omega_m": om.tolist(), "sigma_8": s8.tolist()})) if e[0] == "result")
+    assert out2["summary"]["temperature"] == 40.0, out2["summary"]
+    assert w.shutdown(timeout=10)

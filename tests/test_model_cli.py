@@ -92,6 +92,18 @@ def test_train_sample_scan(workdir, capsys):
     assert both["levels"]["68"] == pytest.approx(top - 40.0 * 1.1479, abs=0.05)
     assert main([*scan, "--uncalibrated"]) == 0
     assert json.loads(capsys.readouterr().out)["interval68"] == raw["interval68"]
+    # a parameter's own temperature, when fitted, serves its 1-D profiles; 2-D grids keep the pooled T
+    write_calibration(run, {"temperature": 40.0, "profile_temperatures": {"sigma_8": 1.0, "omega_m": 9.0}})
+    assert load_model(run).profile_temperature("sigma_8") == 1.0 and load_model(run).temperature == 40.0
+    assert main(scan) == 0
+    own = json.loads(capsys.readouterr().out)
+    assert own["temperature"] == 1.0 and own["interval68"] == raw["interval68"]
+    assert main(["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
+                 "--model", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["temperature"] == 40.0
+    write_calibration(run, {"temperature": 1.0, "profile_temperatures": {"h": 2.0}})
+    assert main(scan) == 2
+    assert "calibration profile temperature h" in capsys.readouterr().err
     write_calibration(run, {"temperature": -1.0})
     assert main(scan) == 2
     assert "calibration temperature" in capsys.readouterr().err

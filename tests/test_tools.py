@@ -84,6 +84,11 @@ def test_refit_temperature_reports_each_parameters_own_temperature(tmp_path):
     (model / "model.json").write_text(json.dumps({"format": "lssviewer-model", "format_version": 2}))
     assert refit_temperature.main(["--model", str(model), "--coverage", str(path), "--splits", "200", "--write"]) == 0
     cal = json.loads((model / "model.json").read_text())["calibration"]
+    assert "profile_temperatures" not in cal  # measured only, unless asked for
+    assert refit_temperature.main(["--model", str(model), "--coverage", str(path), "--splits", "200", "--write",
+                                   "--per-parameter"]) == 0
+    cal = json.loads((model / "model.json").read_text())["calibration"]
+    assert cal["profile_temperatures"] == {p: cal["per_parameter"][p]["temperature"] for p in true_t}
     for p, t in true_t.items():
         own = cal["per_parameter"][p]
         assert own["temperature"] == pytest.approx(t, abs=0.25 if t > 1 else 0.12)

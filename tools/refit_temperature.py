@@ -12,7 +12,9 @@ statistic as ``validation --calibrate``
 of the refitted procedure is estimated by 2-fold cross-validation (random halves of the boxes, 2,000 splits):
 printed, and stored with the calibration. ``--write`` stores it in the model's model.json. Each parameter's own
 temperature (fitted on that parameter's deficits alone) and its cross-validated coverage are reported beside it
-(``per_parameter``): measured, not applied by scans.
+(``per_parameter``); with ``--per-parameter`` they are also stored as ``profile_temperatures``, which 1-D
+profiles then use (``lssviewer scan --param omega_m|sigma_8``, the likelihood panel's profiles; 2-D grids keep the
+pooled temperature).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--coverage", nargs="+", required=True, help="model cards / bench_heldout_coverage results")
     ap.add_argument("--splits", type=int, default=2000)
     ap.add_argument("--write", action="store_true", help="store the calibration in the model's model.json")
+    ap.add_argument("--per-parameter", action="store_true",
+                    help="1-D profiles use each parameter's own temperature (stored as profile_temperatures)")
     args = ap.parse_args(argv)
     deficits: dict[str, list[float]] = {p: [] for p in PARAMS}
     indices: list[int] = []
@@ -101,10 +105,14 @@ def main(argv: list[str] | None = None) -> int:
                                  "cross_validation": {"coverage68": round(float(np.mean(own68[p])), 3),
                                                       "coverage95": round(float(np.mean(own95[p])), 3)}}
                              for p in PARAMS}}
+    if args.per_parameter:
+        cal["profile_temperatures"] = {p: cal["per_parameter"][p]["temperature"] for p in PARAMS}
     print(json.dumps({k: v for k, v in cal.items() if k not in ("indices",)}, indent=1))
     if args.write:
         write_calibration(args.model, cal)
-        print(f"wrote the calibration (T = {cal['temperature']}) into {args.model}/model.json")
+        own = cal.get("profile_temperatures")
+        extra = f"; 1-D profiles: {', '.join(f'{p} {t}' for p, t in own.items())}" if own else ""
+        print(f"wrote the calibration (T = {cal['temperature']}{extra}) into {args.model}/model.json")
     return 0
 
 

@@ -73,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"\r{k}/{len(grid)} grid points", end="", file=sys.stderr, flush=True)
     if show:
         print(file=sys.stderr)
-    # a calibrated model's intervals come from log L / T; the printed log L stays the raw ELBO
-    temperature = 1.0 if args.uncalibrated else model.temperature
+    # a calibrated model's intervals come from log L / T (a 1-D profile: its parameter's own T when fitted); the
+    # printed log L stays the raw ELBO
+    temperature = 1.0 if args.uncalibrated else (
+        model.temperature if args.param == "both" else model.profile_temperature(args.param))
     if args.param == "both":
         ll2, err2 = ll.reshape(len(om), len(s8)), err.reshape(len(om), len(s8))
         summ = summarize_grid_2d(om, s8, ll2, temperature=temperature)

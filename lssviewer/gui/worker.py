@@ -421,11 +421,14 @@ class InferenceWorker(QtCore.QObject):
         meta = p["meta"]
         axis = meta.get("axis")
         logl = np.array([d["log_likelihood"] for d in points])
-        # a calibrated model's summaries use log L / T (the points keep the raw ELBO)
+        # a calibrated model's summaries use log L / T (the points keep the raw ELBO); a 1-D profile its
+        # parameter's own T when the calibration has one
         temperature = float(getattr(model, "temperature", 1.0))
         try:
             if axis is not None and len(points) == len(p["grid"]):
-                summary = self._summarize(np.array([d["theta"][axis] for d in points]), logl, temperature)
+                own = getattr(model, "profile_temperature", None)
+                t_axis = float(own(("omega_m", "sigma_8")[axis])) if own is not None else temperature
+                summary = self._summarize(np.array([d["theta"][axis] for d in points]), logl, t_axis)
             elif meta.get("mode") == "grid" and len(points) == len(p["grid"]):
                 om, s8 = np.asarray(meta["omega_m"]), np.asarray(meta["sigma_8"])
                 # grid rows run over sigma_8 (slow) and omega_m (fast): L[i_s8, j_om] -> [j_om, i_s8]

@@ -85,7 +85,10 @@ class DiffusionModel:
         device: torch device string; card: model card dict; default_steps: sampler steps when None.
         temperature: likelihood calibration T (model.json ``calibration``; 1 when absent): posterior
             summaries use log L / T, i.e. intervals where log L >= max - T * chi2_ppf(p, dof) / 2
-            (:func:`lssviewer.model.likelihood.calibrate_temperature`).
+            (:func:`lssviewer.model.likelihood.calibrate_temperature`); 2-D grids always use it.
+        profile_temperatures: {param: T} (``calibration.profile_temperatures``; empty when absent): a 1-D
+            profile over ``param`` uses its own T, fitted on that parameter's held-out deficits alone
+            (``tools/refit_temperature.py --per-parameter``); see :meth:`profile_temperature`.
         fixed_cosmology: omega_b, h, n_s of the training suite; transform: feature standardisation.
     """
 
@@ -101,9 +104,15 @@ class DiffusionModel:
             sampler_meta = meta.get("sampler", {})
             self.default_steps = int(sampler_meta.get("default_steps", 25))
             self.sampler = str(sampler_meta.get("method", "dpm2"))
-            self.temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
+            calibration = meta.get("calibration", {})
+            self.temperature = float(calibration.get("temperature", 1.0))
             if not (np.isfinite(self.temperature) and self.temperature > 0):
                 raise ValueError(f"calibration temperature {self.temperature}")
+            self.profile_temperatures = {str(k): float(v)
+                                         for k, v in calibration.get("profile_temperatures", {}).items()}
+            for name, t in self.profile_temperatures.items():
+                if name not in ("omega_m", "sigma_8") or not (np.isfinite(t) and t > 0):
+                    raise ValueError(f"calibration profile temperature {name}: {t}")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FormatError(f"model.json lacks or garbles {exc}", path) from None
         self.meta = meta
@@ -126,6 +135,16 @@ class DiffusionModel:
                 f"device={self.device!r})")
 
     # ------------------------------------------------------------------------------------- checks
+    def profile_temperature(self, param: str) -> float:
+        """Calibration temperature of a 1-D profile over ``param`` ("omega_m" or "sigma_8"): the parameter's own
+        (``profile_temperatures``) when the calibration has one, else the pooled :attr:`temperature`.
+
+        One pooled T cannot calibrate both parameters when one is over-confident and the other under-confident
+        (the built-in model: docs/model.md, "The shipped default model"); 2-D grids keep the pooled T, since a
+        joint tempering consistent with two marginal temperatures is not defined by them alone.
+        """
+        return self.profile_temperatures.get(param, self.temperature)
+
     def check_theta(self, omega_m: float, sigma_8: float, allow_extrapolation: bool = False) -> None:
         """ParameterError unless (omega_m, sigma_8) is finite and (unless allowed) inside the prior box."""
         if not (np.isfinite(omega_m) and np.isfinite(sigma_8)):

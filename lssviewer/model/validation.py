@@ -152,8 +152,9 @@ def calibration(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int
 
     ``per_box`` keeps each box's raw truth deficit (nats) per parameter, so a later refit
     (``tools/refit_temperature.py``) can pool these boxes with others. ``per_parameter`` also gives the
-    temperature each parameter's profiles alone would give (reported, not used: one temperature keeps 2-D
-    contours and 1-D profiles of one model consistent; None with fewer than 10 boxes).
+    temperature each parameter's profiles alone would give (reported; None with fewer than 10 boxes): a fit
+    here stores the pooled temperature only, and ``tools/refit_temperature.py --per-parameter`` makes 1-D
+    profiles use each parameter's own.
     """
     profs = profiles(model, boxes, points, n_noise, seed)
     by_param = {param: [truth_deficit(*prof[param], prof["truth"][i]) for prof in profs]
@@ -286,23 +287,28 @@ def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int 
              seed: int = 0, information: bool = False) -> dict[str, Any]:
     """Fraction of held-out boxes whose 68 % / 95 % profile intervals contain the truth, per parameter.
 
-    With a calibrated model (``model.temperature != 1``) both the raw ELBO intervals (``raw``) and the
-    calibrated ones (``calibrated``, log L / T) are reported, from the same profiles. ``information``
+    With a calibrated model (``model.temperature != 1`` or profile temperatures) both the raw ELBO intervals
+    (``raw``) and the calibrated ones (``calibrated``: log L / T with each parameter's profile temperature, as
+    ``scan`` and the app summarise a 1-D profile) are reported, from the same profiles. ``information``
     adds :func:`theta_information` on the same boxes (one more profile per box and parameter).
     """
     out: dict[str, Any] = {"n_boxes": len(heldout), "points": points, "n_noise": n_noise}
     temperature = float(getattr(model, "temperature", 1.0))
+    own = getattr(model, "profile_temperature", None)
+    profile_t = {param: float(own(param)) if own is not None else temperature for param in PARAMS}
     profs = profiles(model, heldout, points, n_noise, seed)
-    variants = {"raw": 1.0} if temperature == 1.0 else {"raw": 1.0, "calibrated": temperature}
+    calibrated = temperature != 1.0 or any(t != 1.0 for t in profile_t.values())
+    variants = {"raw": 1.0, "calibrated": temperature} if calibrated else {"raw": 1.0}
     # per box, for later analysis (e.g. a bias that depends on the truth): truth, raw MAP, truth's deficit
     per_box: dict[str, list] = {"truth": [[round(v, 5) for v in prof["truth"]] for prof in profs]}
     for tag, t in variants.items():
         res: dict[str, Any] = {"temperature": t}
         for i, param in enumerate(PARAMS):
+            t_param = 1.0 if tag == "raw" else profile_t[param]
             hits68, hits95, widths, maps = [], [], [], []
             for prof in profs:
                 grid, ll = prof[param]
-                summ = summarize_profile(grid, ll, temperature=t)
+                summ = summarize_profile(grid, ll, temperature=t_param)
                 truth = prof["truth"][i]
                 hits68.append(summ["interval68"][0] <= truth <= summ["interval68"][1])
                 hits95.append(summ["interval95"][0] <= truth <= summ["interval95"][1])
@@ -312,7 +318,7 @@ def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int 
                     per_box.setdefault(f"map_{param}", []).append(round(float(summ["map"]), 5))
                     per_box.setdefault(f"deficit_nats_{param}", []).append(round(truth_deficit(grid, ll, truth), 3))
             n = len(hits68)
-            res[param] = {"coverage68": round(float(np.mean(hits68)), 3),
+            res[param] = {"temperature": t_param, "coverage68": round(float(np.mean(hits68)), 3),
                           "coverage68_binomial_sd": round(float(np.sqrt(0.68 * 0.32 / n)), 3),
                           "coverage95": round(float(np.mean(hits95)), 3),
                           "median_width68": round(float(np.median(widths)), 4),
@@ -388,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cal = calibration(model, hdf5.read(args.heldout, cal_idx), args.points, args.n_noise, seed=1)
             cal.update(heldout_file=str(args.heldout), indices=cal_idx)
             model.temperature = cal["temperature"]
+            model.profile_temperatures = {}  # the fit here is pooled: stored profile temperatures are replaced
             card["calibration"] = cal
             if args.write_card and model.path is not None:
                 write_calibration(model.path, cal)
