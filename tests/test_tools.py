@@ -69,9 +69,9 @@ def test_refit_temperature_recovers_a_known_over_confidence(tmp_path):
 
 def test_refit_temperature_reports_each_parameters_own_temperature(tmp_path):
     """Omega_m profiles over-confident by T = 1.5, sigma_8 under-confident (T = 0.7), 400 boxes: each
-    parameter's own temperature is recovered (sd of the 68.3th-percentile fit ~0.08 and ~0.04 at 400 deficits;
-    ~3 sd allowed) and its cross-validated coverage is 68.3 % within 0.04, while the pooled temperature leaves
-    Omega_m under-covered and sigma_8 over-covered."""
+    parameter's own temperature is recovered (sd of the 68.3th-percentile fit 0.144 and 0.068 at 400 deficits,
+    from 4,000 simulated seeds; 3 sd allowed) and its cross-validated coverage is 68.3 % within 0.04, while the
+    pooled temperature leaves Omega_m under-covered and sigma_8 over-covered."""
     rng = np.random.default_rng(5)
     n = 400
     true_t = {"omega_m": 1.5, "sigma_8": 0.7}
@@ -91,9 +91,9 @@ def test_refit_temperature_reports_each_parameters_own_temperature(tmp_path):
     assert cal["profile_temperatures"] == {p: cal["per_parameter"][p]["temperature"] for p in true_t}
     for p, t in true_t.items():
         own = cal["per_parameter"][p]
-        assert own["temperature"] == pytest.approx(t, abs=0.25 if t > 1 else 0.12)
+        assert own["temperature"] == pytest.approx(t, abs=0.43 if t > 1 else 0.2)
         assert own["cross_validation"]["coverage68"] == pytest.approx(0.683, abs=0.04)
-    # pooled T ~1.05: P(chi2_1 <= 1.05 / 1.5) = 0.60 and P(chi2_1 <= 1.05 / 0.7) = 0.78
+    # pooled T ~1.03: P(chi2_1 <= 1.03 / 1.5) = 0.59 and P(chi2_1 <= 1.03 / 0.7) = 0.77
     pooled = cal["cross_validation"]
     assert pooled["omega_m"]["coverage68"] < 0.64 and pooled["sigma_8"]["coverage68"] > 0.73
 
@@ -113,7 +113,7 @@ def test_sample_clustering_reads_the_nearest_bins_and_names_a_missing_cosmology(
                              values={"": np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]])})
     assert sample_clustering.at(result, (2.1, 6.2, 10.2)) == [2.0, 4.0, 6.0]  # centres 3, 7, 11
 
-    sims = [make_catalog(n=60, seed=s, om=0.3, s8=0.8) for s in range(3)] + [make_catalog(n=60, seed=9, om=0.2)]
+    sims = [make_catalog(n=400, seed=s, om=0.3, s8=0.8) for s in range(3)] + [make_catalog(n=60, seed=9, om=0.2)]
     fresh = tmp_path / "fresh.h5"
     hdf5.write(sims, fresh)
     model = tmp_path / "model"
@@ -122,5 +122,15 @@ def test_sample_clustering_reads_the_nearest_bins_and_names_a_missing_cosmology(
     lines = capsys.readouterr().out.splitlines()
     assert "3 simulations, 2 samples (seed 2)" in lines[0]
     assert [line.split()[0] for line in lines[2:]] == ["simulations", str(model)]
+    # the simulations' row: xi and v12 of the three boxes at that cosmology, computed here directly (the default
+    # separation bins depend on the box alone, so the other sets do not change them)
+    from lssviewer.stats import compute
+
+    printed = [float(v) for v in lines[2].split()[1:] if v != "/"]
+    direct = sample_clustering.at(compute("xi", sims[:3]), sample_clustering.XI_AT)
+    direct += sample_clustering.at(compute("pairwise", sims[:3]), sample_clustering.V12_AT)
+    assert np.isfinite(direct).all()
+    np.testing.assert_allclose(printed[:3], direct[:3], atol=0.051)  # printed to 0.1
+    np.testing.assert_allclose(printed[3:], direct[3:], atol=0.51)  # printed to 1 km/s
     with pytest.raises(SystemExit, match="fresh.h5: no simulation at omega_m=0.45, sigma_8=0.65"):
         sample_clustering.main(["--models", str(model), "--fresh", str(fresh), "--cosmology", "0.45,0.65"])

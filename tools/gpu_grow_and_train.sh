@@ -34,6 +34,7 @@ INIT=${INIT_FROM:+--init-from $INIT_FROM}
 WORK=${WORK:-/tmp/gpu_run}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$WORK"
+OUT=$(cd "$OUT" && pwd)  # absolute: the tar steps below run from inside the run directory
 t0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
 die() { stamp "FAILED: $*"; exit 1; }

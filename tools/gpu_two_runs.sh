@@ -16,6 +16,7 @@ DATA=${DATA:-training/default/suite.h5}
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 HDF5_USE_FILE_LOCKING=FALSE OMP_NUM_THREADS=${OMP_NUM_THREADS:-6}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)  # absolute: the tar step runs from inside the run directory
 t0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
 
@@ -34,19 +35,27 @@ print(max(1000, min(int(sys.argv[3]), int(rate * float(sys.argv[2]) * 0.9) // 10
 PYEOF
 ) || { stamp "$name rate failed"; return 1; }
   stamp "$name: $steps steps"
+  local rc
   $PY -m lssviewer train --data "$DATA" --out "$W/run" --config "$CONFIG" --bf16 "$@" --steps "$steps" \
-    --max-minutes "$(python3 -c "print(($TRAIN_SECONDS + 20) / 60)")" --no-progress >"$W/train.log" 2>&1
-  stamp "$name train exit $?"
+    --max-minutes "$(printf '%d.%02d' $(( (TRAIN_SECONDS + 20) / 60 )) $(( ((TRAIN_SECONDS + 20) % 60) * 100 / 60 )))" \
+    --no-progress >"$W/train.log" 2>&1
+  rc=$?
+  stamp "$name train exit $rc"
+  tail -c 3000 "$W/train.log" >"$OUT/$name.log"
+  [ "$rc" -eq 0 ] || return 1
   tail -3 "$W/run/metrics.csv"
   cp "$W/run/metrics.csv" "$OUT/$name.metrics.csv"
-  (cd "$W/run" && tar cf "$OUT/$name.tar" --exclude=train_state.safetensors .)
-  tail -c 3000 "$W/train.log" >"$OUT/$name.log"
+  (cd "$W/run" && tar cf "$OUT/$name.tar" --exclude=train_state.safetensors .) || return 1
   stamp "$name saved"
 }
 
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 one ft 12000 --init-from resources/models/default &
+p1=$!
 one scratch 6000 &
-wait
+p2=$!
+wait "$p1"; r1=$?
+wait "$p2"; r2=$?
 ls -la "$OUT"
-stamp done
+stamp "done (ft exit $r1, scratch exit $r2)"
+[ "$r1" -eq 0 ] && [ "$r2" -eq 0 ]

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from lssviewer.model.checkpoint import write_calibration
-from lssviewer.model.likelihood import calibrate_temperature
+from lssviewer.model.likelihood import MIN_DEFICITS, calibrate_temperature
 from lssviewer.model.validation import PARAMS
 
 
@@ -90,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         for p in PARAMS:
             cv68[p].append(np.mean(dp[p][test] <= 0.5 * tf))
             cv95[p].append(np.mean(dp[p][test] <= q95 * tf))
-            tp = calibrate_temperature(dp[p][fit])
-            own68[p].append(np.mean(dp[p][test] <= 0.5 * tp))
-            own95[p].append(np.mean(dp[p][test] <= q95 * tp))
+            if len(fit) >= MIN_DEFICITS:  # each parameter's own fit needs that many boxes in a half
+                tp = calibrate_temperature(dp[p][fit])
+                own68[p].append(np.mean(dp[p][test] <= 0.5 * tp))
+                own95[p].append(np.mean(dp[p][test] <= q95 * tp))
     cal = {"temperature": float(f"{t:.4g}"), "n_boxes": n, "n_profiles": 2 * n, **settings[0],
            "method": "pooled per-box deficits of coverage runs (tools/refit_temperature.py)",
            "sources": list(args.coverage), "indices": indices,
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
            "raw_coverage68": {p: round(float(np.mean(dp[p] <= 0.5)), 3) for p in PARAMS},
            "per_parameter": {p: {"temperature": float(f"{calibrate_temperature(dp[p]):.4g}"),
                                  "cross_validation": {"coverage68": round(float(np.mean(own68[p])), 3),
-                                                      "coverage95": round(float(np.mean(own95[p])), 3)}}
+                                                      "coverage95": round(float(np.mean(own95[p])), 3)}
+                                 if own68[p] else None}
                              for p in PARAMS}}
     if args.per_parameter:
         cal["profile_temperatures"] = {p: cal["per_parameter"][p]["temperature"] for p in PARAMS}
