@@ -70,12 +70,12 @@ def split_standardised(model, x: torch.Tensor) -> tuple[list[np.ndarray], list[n
 
 
 @torch.inference_mode()
-def final_denoise(model, x0: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+def final_denoise(vdm, x0: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """The network's data estimate (z_0 - sigma_0 eps_hat) / alpha_0 from a decoder mean x0 = z_0 / alpha_0."""
-    g0 = model.vdm.schedule(torch.zeros(1))[0]
+    g0 = vdm.schedule(torch.zeros(1, device=x0.device))[0]
     a, s = alpha_sigma(g0)
     z0 = a * x0
-    return (z0 - s * model.vdm.eps_hat(z0, g0.expand(len(x0)), theta).float()) / a
+    return (z0 - s * vdm.eps_hat(z0, g0.expand(len(x0)), theta).float()) / a
 
 
 def time_for_noise(model, scale: float) -> float:
@@ -133,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         ([np.mod(p + blur.normal(scale=resolution, size=p.shape), box) for p in sim_pos], sim_vel))
     full = sample(model.vdm, theta, model.n_halos, args.steps, gen, method="ancestral")
     add(f"samples (ancestral {args.steps})", split_standardised(model, full))
-    add("  the same, denoised once at t = 0", split_standardised(model, final_denoise(model, full, theta)))
+    add("  the same, denoised once at t = 0", split_standardised(model, final_denoise(model.vdm, full, theta)))
     z0 = x + resolution / (UNIFORM_STD * box) * torch.randn(x.shape, generator=gen)
     add("simulations + decoder blur, denoised once at t = 0",
-        split_standardised(model, final_denoise(model, z0, theta)))
+        split_standardised(model, final_denoise(model.vdm, z0, theta)))
     for scale in args.scales:
         t = time_for_noise(model, scale)
         with torch.no_grad():

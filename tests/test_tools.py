@@ -134,3 +134,14 @@ def test_sample_clustering_reads_the_nearest_bins_and_names_a_missing_cosmology(
     np.testing.assert_allclose(printed[3:], direct[3:], atol=0.51)  # printed to 1 km/s
     with pytest.raises(SystemExit, match="fresh.h5: no simulation at omega_m=0.45, sigma_8=0.65"):
         sample_clustering.main(["--models", str(model), "--fresh", str(fresh), "--cosmology", "0.45,0.65"])
+
+
+def test_probe_steps_sizes_the_run_to_the_budget(tmp_path):
+    """100 steps in 5 s (steps 100 -> 200) = 20 steps/s: 400 s x 0.9 -> 7,200 steps; capped; at least 1,000."""
+    import probe_steps
+
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("step,wall_s,lr\n50,3.0,1e-5\n100,5.0,1e-5\n150,7.5,1e-5\n200,10.0,1e-5\n")
+    assert probe_steps.steps_for(str(metrics), 400, 12000) == 7200
+    assert probe_steps.steps_for(str(metrics), 400, 6000) == 6000
+    assert probe_steps.steps_for(str(metrics), 10, 12000) == 1000

@@ -59,14 +59,7 @@ DATA="$WORK/union.h5"
 rm -rf "$WORK/probe"
 $PY -m lssviewer train --data "$DATA" --out "$WORK/probe" --config "$CONFIG" $BF16 $INIT --steps 200 \
   --no-progress >/dev/null || die "probe"
-STEPS=$($PY - "$WORK/probe/metrics.csv" "$TRAIN_SECONDS" "$MAX_STEPS" <<'PYEOF'
-import csv, sys
-rows = {int(r["step"]): float(r["wall_s"]) for r in csv.DictReader(open(sys.argv[1]))}
-rate = 100.0 / (rows[200] - rows[100])
-steps = min(int(sys.argv[3]), int(rate * float(sys.argv[2]) * 0.9) // 100 * 100)
-print(max(steps, 1000))
-PYEOF
-) || die "probe rate"
+STEPS=$($PY tools/probe_steps.py "$WORK/probe/metrics.csv" "$TRAIN_SECONDS" "$MAX_STEPS") || die "probe rate"
 stamp "probe: $STEPS steps fit in ${TRAIN_SECONDS}s"
 
 $PY -m lssviewer train --data "$DATA" --out "$WORK/run" --config "$CONFIG" $BF16 $INIT --steps "$STEPS" \

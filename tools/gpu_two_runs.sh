@@ -27,13 +27,7 @@ one() {  # name max_steps [extra train args]
   $PY -m lssviewer train --data "$DATA" --out "$W/probe" --config "$CONFIG" --bf16 "$@" --steps 200 \
     --no-progress >"$W/probe.log" 2>&1 || { stamp "$name probe failed"; tail -5 "$W/probe.log"; return 1; }
   local steps
-  steps=$($PY - "$W/probe/metrics.csv" "$TRAIN_SECONDS" "$cap" <<'PYEOF'
-import csv, sys
-rows = {int(r["step"]): float(r["wall_s"]) for r in csv.DictReader(open(sys.argv[1]))}
-rate = 100.0 / (rows[200] - rows[100])
-print(max(1000, min(int(sys.argv[3]), int(rate * float(sys.argv[2]) * 0.9) // 100 * 100)))
-PYEOF
-) || { stamp "$name rate failed"; return 1; }
+  steps=$($PY tools/probe_steps.py "$W/probe/metrics.csv" "$TRAIN_SECONDS" "$cap") || { stamp "$name rate failed"; return 1; }
   stamp "$name: $steps steps"
   local rc
   $PY -m lssviewer train --data "$DATA" --out "$W/run" --config "$CONFIG" --bf16 "$@" --steps "$steps" \

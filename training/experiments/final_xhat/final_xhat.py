@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 import lssviewer.model.api as api  # noqa: E402
+from benchmarks.bench_small_scales import final_denoise  # noqa: E402
 from lssviewer.io import hdf5  # noqa: E402
 from lssviewer.model import load_model  # noqa: E402
-from lssviewer.model.schedule import alpha_sigma  # noqa: E402
 from lssviewer.model.validation import sample_vs_simulation  # noqa: E402
 
 ORIGINAL = api.sample
@@ -33,10 +33,7 @@ ORIGINAL = api.sample
 def sample_then_xhat(vdm, theta_unit, *args, **kwargs):
     x0 = ORIGINAL(vdm, theta_unit, *args, **kwargs)
     with torch.no_grad():
-        g0 = vdm.schedule(torch.zeros(1, device=x0.device))[0]
-        a, s = alpha_sigma(g0)
-        z0 = a * x0
-        return (z0 - s * vdm.eps_hat(z0, g0.expand(len(x0)), theta_unit).float()) / a
+        return final_denoise(vdm, x0, theta_unit)
 
 
 def summary(res) -> dict:
