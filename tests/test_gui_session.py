@@ -18,7 +18,7 @@ def test_session_round_trip(tmp_path):
     s = Session(omega_m=0.27, sigma_8=0.91, seed=12, steps=30, model="/m", files=["/a.h5", "/b.list"],
                 selected=(1, 0), color_by="speed", cmap="plasma", space="redshift", los_axis="x",
                 display="simulation", camera=[[1, 2, 3], [0, 0, 0], [0, 0, 1]], stat_samples=6,
-                scan_points=7, scan_noise=3)
+                scan_points=7, scan_noise=3, scan_zoom=False)
     path = tmp_path / "s.json"
     save_session(s, path)
     assert json.loads(path.read_text())["format"] == "lssviewer-session"
@@ -32,6 +32,7 @@ def test_session_round_trip(tmp_path):
     ('{"format": "lssviewer-session", "version": 1, "omega_m": 2.0}', "not a cosmology"),
     ('{"format": "lssviewer-session", "version": 1, "display": "sideways"}', "display must be one of"),
     ('{"format": "lssviewer-session", "version": 1, "seed": -1}', "seed must be"),
+    ('{"format": "lssviewer-session", "version": 1, "scan_zoom": "yes"}', "scan_zoom must be true or false"),
 ])
 def test_bad_session_files_give_one_line_errors(tmp_path, content, reason):
     path = tmp_path / "bad.json"

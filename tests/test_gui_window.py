@@ -139,6 +139,46 @@ def test_scan_streams_points_and_summarises(qtbot, window):
     assert not panel.view.pixmap().isNull()
 
 
+def test_zoomed_2d_scan_streams_its_stages(qtbot, window):
+    """The default 2-D scan: a coarse 7 x 7 grid over the prior, then windows around the peak; the panel shows
+    each stage as it comes and summarises the last one."""
+    window.select_catalog(0, 2)
+    panel = window.likelihood_panel
+    panel.mode.setCurrentIndex(panel.mode.findData("grid"))
+    assert panel.zoom.isEnabled() and panel.zoom.isChecked()
+    panel.points.setValue(4)
+    panel.noise.setValue(2)
+    stages = []
+    window.worker.progress.connect(lambda rid, kind, p: stages.append(p[1]) if p[0] == "stage" else None)
+    with qtbot.waitSignal(window.scan_finished, timeout=120_000) as sig:
+        window.request_scan()
+    out = sig.args[0]
+    assert [s["stage"] for s in out["stages"]] == [s["stage"] for s in stages] and len(stages) in (2, 3)
+    assert len(stages[0]["omega_m"]) == 7 and stages[0]["omega_m"][0] == 0.1 and stages[0]["reason"] == "prior"
+    last = out["meta"]
+    assert last is panel.meta and len(last["omega_m"]) == len(last["sigma_8"]) == 4 and len(out["points"]) == 16
+    assert [p["index"] for p in out["points"]] == list(range(16))
+    # each point sits at its grid node in the panel's order (sigma_8 rows, omega_m columns)
+    for p in out["points"]:
+        i_s8, j_om = divmod(p["index"], 4)
+        assert p["theta"] == pytest.approx((last["omega_m"][j_om], last["sigma_8"][i_s8]))
+    s = panel.summary
+    assert last["omega_m"][0] <= s["map"][0] <= last["omega_m"][-1]
+    assert last["sigma_8"][0] <= s["map"][1] <= last["sigma_8"][-1]
+    qtbot.waitUntil(lambda: panel.shown == (16, True), timeout=10_000)
+    assert "MAP" in panel.message.text()
+    with panel.figure_lock:
+        assert f"stage {last['stage']}" in panel.figure.axes[0].get_title()
+    # without zoom: one grid over the prior, as many points as asked
+    panel.zoom.setChecked(False)
+    with qtbot.waitSignal(window.scan_finished, timeout=60_000) as sig:
+        window.request_scan()
+    assert "stages" not in sig.args[0] and sig.args[0]["meta"]["omega_m"][0] == 0.1 and len(sig.args[0]["points"]) == 16
+    panel.zoom.setChecked(True)
+    panel.mode.setCurrentIndex(panel.mode.findData("omega_m"))
+    assert not panel.zoom.isEnabled()
+
+
 def test_cancel_during_sample(qtbot, window):
     states = []
     window.state_displayed.connect(lambda step, total: states.append(step))

@@ -141,4 +141,15 @@ def test_profile_summaries_use_the_parameters_own_temperature(qtbot, tmp_path):
     out2 = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, grid2, n_noise=2, seed=0, meta={
         "axis": None, "mode": "grid", "omega_m": om.tolist(), "sigma_8": s8.tolist()})) if e[0] == "result")
     assert out2["summary"]["temperature"] == 40.0, out2["summary"]
+    # a zoomed 2-D scan: stages announced before their points, the last one summarised with the pooled T
+    events = _wait_finished(qtbot, w, w.scan(cat, None, n_noise=2, seed=0, meta={"truth": [0.3, 0.8]},
+                                             zoom={"points": 3, "coarse": 5}))
+    prog = [e[3] for e in events if e[0] == "progress"]
+    assert prog[0][0] == "stage" and prog[0][1]["stage"] == 0 and prog[0][2] == 25
+    assert [p[0] for p in prog[1:26]] == ["point"] * 25 and prog[26][0] == "stage" and prog[26][2] == 9
+    out3 = next(e[3] for e in events if e[0] == "result")
+    assert out3["summary"]["temperature"] == 40.0 and out3["meta"]["truth"] == [0.3, 0.8]
+    assert out3["meta"] == out3["stages"][-1] and len(out3["points"]) == 9
+    with pytest.raises(ValueError):
+        w.scan(cat, None)
     assert w.shutdown(timeout=10)

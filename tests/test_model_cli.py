@@ -72,6 +72,16 @@ def test_train_sample_scan(workdir, capsys):
     first = hdf5.read(workdir / "suite.h5", [0])[0]
     assert set(res["interval68"]) == {"omega_m", "sigma_8"} and res["truth"] == [first.omega_m, first.sigma_8]
     assert res["temperature"] == 1.0  # an uncalibrated model
+    # zoomed by default: a 7 x 7 grid over the prior with 4 draws, then windows inside it; the result is the last
+    st = res["stages"]
+    assert st[0]["reason"] == "prior" and st[0]["n_noise"] == 4 and len(st[0]["omega_m"]) == 7
+    assert 2 <= len(st) <= 3 and st[-1]["log_likelihood"] == res["log_likelihood"]
+    assert res["grid"] == {"omega_m": st[-1]["omega_m"], "sigma_8": st[-1]["sigma_8"]}
+    assert 0.1 <= res["grid"]["omega_m"][0] < res["grid"]["omega_m"][-1] <= 0.5
+    assert main(["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
+                 "--model", str(run), "--json", "--no-zoom"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert len(whole["stages"]) == 1 and whole["grid"]["omega_m"] == pytest.approx([0.1, 0.3, 0.5])
 
     # a calibrated model: same ELBO values, intervals from log L / T (wider for T > 1)
     scan = ["scan", str(workdir / "suite.h5"), "--index", "1", "--param", "sigma_8", "--points", "9",

@@ -13,7 +13,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", choices=("omega_m", "sigma_8", "both"), default="omega_m",
                    help="profile in one parameter (the other at the catalog's truth, or the prior centre) "
                         "or a 2-D grid")
-    p.add_argument("--points", type=int, help="grid points per parameter (default 30; 15 for both)")
+    p.add_argument("--points", type=int, help="grid points per parameter (default 30; 15 for both: per axis of the "
+                                              "zoom window)")
+    p.add_argument("--coarse", type=int, default=7,
+                   help="both: points per axis of the first, coarse grid over the prior that finds the peak "
+                        "(default 7)")
+    p.add_argument("--no-zoom", action="store_true",
+                   help="both: one grid over the whole prior box instead of a coarse grid and zoom windows around "
+                        "the peak (docs/model.md)")
     # = lssviewer.model.likelihood.DEFAULT_NOISE (not imported here: it would load torch for --help)
     p.add_argument("--n-noise", type=int, default=16, help="noise draws (stratified times) per grid point (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the common random numbers")
@@ -37,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from lssviewer.errors import LssviewerError, ParameterError
     from lssviewer.model import load_model
     from lssviewer.model.likelihood import grid_2d_axes, profile_grid, summarize_grid_2d, summarize_profile
+    from lssviewer.model.zoom import GridStage, zoomed_grid_2d
 
     torch.set_flush_denormal(True)
     catalogs = io.load(args.file)
@@ -55,36 +63,58 @@ def run(args: argparse.Namespace) -> int:
     except LssviewerError as exc:
         raise exc.with_path(args.file) from None
     truth = None if catalog.cosmology is None else [catalog.omega_m, catalog.sigma_8]
-    if args.param == "both":
-        points = args.points or 15
-        if points < 3:
-            raise ParameterError("--points must be >= 3")
-        om, s8 = grid_2d_axes(model, points)
-        grid = np.array([(a, b) for a in om for b in s8])
-    else:
-        points = args.points or 30
-        grid = profile_grid(model, catalog, args.param, points)
-    ll = np.full(len(grid), np.nan)
-    err = np.full(len(grid), np.nan)
-    show = not args.json and sys.stderr.isatty()
-    for k, pt in enumerate(model.scan(catalog, grid, n_noise=args.n_noise, seed=args.seed), 1):
-        ll[pt.index], err[pt.index] = pt.log_likelihood, pt.stderr
-        if show:
-            print(f"\r{k}/{len(grid)} grid points", end="", file=sys.stderr, flush=True)
-    if show:
-        print(file=sys.stderr)
     # a calibrated model's intervals come from log L / T (a 1-D profile: its parameter's own T when fitted); the
     # printed log L stays the raw ELBO
     temperature = 1.0 if args.uncalibrated else (
         model.temperature if args.param == "both" else model.profile_temperature(args.param))
+    show = not args.json and sys.stderr.isatty()
+    stages: list[dict] = []
     if args.param == "both":
-        ll2, err2 = ll.reshape(len(om), len(s8)), err.reshape(len(om), len(s8))
+        points = args.points or 15
+        if points < 3 or args.coarse < 3:
+            raise ParameterError("--points and --coarse must be >= 3")
+        if args.no_zoom:
+            whole = GridStage(0, *grid_2d_axes(model, points), args.n_noise, "prior")
+            events = iter([whole, *model.scan(catalog, whole.grid, n_noise=args.n_noise, seed=args.seed)])
+        else:
+            events = zoomed_grid_2d(model, catalog, points=points, coarse=args.coarse, n_noise=args.n_noise,
+                                    seed=args.seed, temperatures=(temperature, temperature))
+        for ev in events:
+            if isinstance(ev, GridStage):
+                stages.append({"stage": ev.stage, "reason": ev.reason, "n_noise": ev.n_noise, "omega_m": ev.omega_m,
+                               "sigma_8": ev.sigma_8, "log_likelihood": np.full(ev.shape, np.nan),
+                               "stderr": np.full(ev.shape, np.nan), "done": 0})
+                continue
+            st = stages[-1]
+            ij = divmod(ev.index, len(st["sigma_8"]))
+            st["log_likelihood"][ij], st["stderr"][ij] = ev.log_likelihood, ev.stderr
+            st["done"] += 1
+            if show:
+                print(f"\rstage {st['stage']} ({st['reason']}): {st['done']}/{st['log_likelihood'].size} grid points",
+                      end="", file=sys.stderr, flush=True)
+        last = stages[-1]
+        om, s8, ll2, err2 = last["omega_m"], last["sigma_8"], last["log_likelihood"], last["stderr"]
+    else:
+        points = args.points or 30
+        grid = profile_grid(model, catalog, args.param, points)
+        ll = np.full(len(grid), np.nan)
+        err = np.full(len(grid), np.nan)
+        for k, pt in enumerate(model.scan(catalog, grid, n_noise=args.n_noise, seed=args.seed), 1):
+            ll[pt.index], err[pt.index] = pt.log_likelihood, pt.stderr
+            if show:
+                print(f"\r{k}/{len(grid)} grid points", end="", file=sys.stderr, flush=True)
+    if show:
+        print(file=sys.stderr)
+    if args.param == "both":
         summ = summarize_grid_2d(om, s8, ll2, temperature=temperature)
         result = {"param": "both", "grid": {"omega_m": om.tolist(), "sigma_8": s8.tolist()},
                   "log_likelihood": ll2.tolist(), "stderr": err2.tolist(), "map": summ["map"],
                   "interval68": {p: summ[p]["interval68"] for p in ("omega_m", "sigma_8")},
                   "interval95": {p: summ[p]["interval95"] for p in ("omega_m", "sigma_8")},
-                  "levels": summ["levels"], "truth": truth}
+                  "levels": summ["levels"], "truth": truth,
+                  "stages": [{"stage": st["stage"], "reason": st["reason"], "n_noise": st["n_noise"],
+                              "omega_m": st["omega_m"].tolist(), "sigma_8": st["sigma_8"].tolist(),
+                              "log_likelihood": st["log_likelihood"].tolist()} for st in stages]}
     else:
         i = 0 if args.param == "omega_m" else 1
         summ = summarize_profile(grid[:, i], ll, temperature=temperature)
@@ -101,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     if args.param == "both":
+        for st in stages:
+            print(f"stage {st['stage']} ({st['reason']}): {len(st['omega_m'])} x {len(st['sigma_8'])} points, "
+                  f"omega_m [{st['omega_m'][0]:.4f}, {st['omega_m'][-1]:.4f}], "
+                  f"sigma_8 [{st['sigma_8'][0]:.4f}, {st['sigma_8'][-1]:.4f}], {st['n_noise']} noise draws")
         print(f"MAP omega_m={result['map'][0]:.4f} sigma_8={result['map'][1]:.4f} (truth {truth})")
         for p in ("omega_m", "sigma_8"):
             a, b = result["interval68"][p]

@@ -25,7 +25,7 @@ from lssviewer.cosmology import FIDUCIAL, Cosmology
 from lssviewer.errors import LssviewerError
 from lssviewer.gui import export
 from lssviewer.gui.controls import ControlsPanel
-from lssviewer.gui.panels.likelihood import LikelihoodPanel, scan_grid
+from lssviewer.gui.panels.likelihood import ZOOM_COARSE, LikelihoodPanel, scan_grid
 from lssviewer.gui.panels.statistics import StatisticsPanel
 from lssviewer.gui.session import Session, load_session, save_session
 from lssviewer.gui.view3d import CAMERA_PRESETS, HaloView
@@ -519,12 +519,16 @@ class MainWindow(QtWidgets.QMainWindow):
             label = f"{label or cat.name or 'selected catalog'} (top {info.n_halos} by mass)"
         panel = self.likelihood_panel
         truth = (cat.omega_m, cat.sigma_8)
-        grid, meta = scan_grid(panel.mode_key(), panel.points.value(), self.model_info.prior, truth)
+        zoom = panel.mode_key() == "grid" and panel.zoom.isChecked()
+        # a zoomed scan starts on the coarse grid over the prior; the worker announces each stage's grid
+        grid, meta = scan_grid(panel.mode_key(), ZOOM_COARSE if zoom else panel.points.value(),
+                               self.model_info.prior, truth)
         label = label or (cat.name or "selected catalog")
         panel.begin(meta, len(grid), label)
         panel.set_busy(True)
-        self._scan_req = self.worker.scan(cat, grid, n_noise=panel.noise.value(), seed=panel.seed.value(),
-                                          meta=meta)
+        settings = {"points": panel.points.value(), "coarse": ZOOM_COARSE} if zoom else None
+        self._scan_req = self.worker.scan(cat, None if zoom else grid, n_noise=panel.noise.value(),
+                                          seed=panel.seed.value(), meta=meta, zoom=settings)
         if self.likelihood_panel.visibleRegion().isEmpty():
             self.likelihood_dock.raise_()  # started from the menu/shortcut: show where points appear
         return self._scan_req
@@ -564,6 +568,9 @@ class MainWindow(QtWidgets.QMainWindow):
                     self.state_displayed.emit(step, total)
         elif kind == "scan" and rid == self._scan_req and tag == "point":
             self.likelihood_panel.add_point(payload[1])  # the progress bar follows the panel's redraws
+        elif kind == "scan" and rid == self._scan_req and tag == "stage":
+            panel = self.likelihood_panel
+            panel.begin(payload[1], payload[2], panel.catalog_label)
         elif kind == "stats" and rid == self._stats_req:
             if tag == "step":
                 self._set_progress(payload[1], payload[2], "statistics: sampling %p%")
@@ -764,7 +771,7 @@ class MainWindow(QtWidgets.QMainWindow):
                        los_axis=self.view.los_axis, display=self.view.display,
                        camera=self.view.camera_position(), stat_samples=self.stats_panel.k.value(),
                        scan_points=self.likelihood_panel.points.value(),
-                       scan_noise=self.likelihood_panel.noise.value())
+                       scan_noise=self.likelihood_panel.noise.value(), scan_zoom=self.likelihood_panel.zoom.isChecked())
 
     def save_session(self, path: str | os.PathLike[str]) -> bool:
         return self._guarded("Cannot save the session", lambda: save_session(self.session(), path),
@@ -808,6 +815,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stats_panel.k.setValue(s.stat_samples)
         self.likelihood_panel.points.setValue(s.scan_points)
         self.likelihood_panel.noise.setValue(s.scan_noise)
+        self.likelihood_panel.zoom.setChecked(s.scan_zoom)
         if s.model != self.model_path or self.model_info is None:
             self.load_model(s.model)  # samples when loaded
         else:
@@ -876,6 +884,9 @@ class MainWindow(QtWidgets.QMainWindow):
             if value is not None:
                 with QtCore.QSignalBlocker(box):
                     box.setValue(int(value))
+        zoom = s.value("scan/zoom")
+        if zoom is not None:
+            self.likelihood_panel.zoom.setChecked(str(zoom).lower() in ("true", "1"))
         self._apply_view_options()
         return restored
 
@@ -889,6 +900,7 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("stats/k", self.stats_panel.k.value())
         s.setValue("scan/points", self.likelihood_panel.points.value())
         s.setValue("scan/draws", self.likelihood_panel.noise.value())
+        s.setValue("scan/zoom", self.likelihood_panel.zoom.isChecked())
         s.setValue("sampler/steps", c.steps.value())
         s.sync()
 

@@ -42,7 +42,8 @@ class Session:
         display: one of :data:`DISPLAY_MODES`.
         camera: pyvista camera position ((pos), (focal point), (view up)) or None for the default.
         stat_samples: K, the number of model samples in the statistics panel.
-        scan_points, scan_noise: likelihood panel settings (grid points, ELBO noise draws).
+        scan_points, scan_noise, scan_zoom: likelihood panel settings (grid points, ELBO noise draws, whether 2-D
+            grids zoom in on the peak).
     """
 
     omega_m: float = 0.3
@@ -61,6 +62,7 @@ class Session:
     stat_samples: int = 4
     scan_points: int = 11
     scan_noise: int = 16
+    scan_zoom: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -113,6 +115,8 @@ class Session:
             if len(cam) != 3 or any(len(row) != 3 for row in cam):
                 raise ValueError("camera must be three (x, y, z) triples")
             self.camera = cam
+        if not isinstance(self.scan_zoom, bool):
+            raise ValueError(f"scan_zoom must be true or false, got {self.scan_zoom!r}")
         for name in ("stat_samples", "scan_points", "scan_noise"):
             value = getattr(self, name)
             if int(value) != value or value < 1:

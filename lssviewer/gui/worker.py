@@ -229,12 +229,20 @@ class InferenceWorker(QtCore.QObject):
                                        "seed": int(seed), "steps": steps, "n": int(n), "stream": stream},
                             supersede=supersede)
 
-    def scan(self, catalog: Any, grid: np.ndarray, n_noise: int = 16, seed: int = 0,
-             meta: dict | None = None) -> int:
-        """Queue a likelihood scan of ``catalog`` over ``grid`` ((P, 2) of omega_m, sigma_8)."""
-        grid = np.asarray(grid, dtype=float).reshape(-1, 2)
+    def scan(self, catalog: Any, grid: np.ndarray | None, n_noise: int = 16, seed: int = 0,
+             meta: dict | None = None, zoom: dict | None = None) -> int:
+        """Queue a likelihood scan of ``catalog`` over ``grid`` ((P, 2) of omega_m, sigma_8).
+
+        With ``zoom`` ({"points": P, "coarse": C}) the grid is made by :func:`lssviewer.model.zoom.zoomed_grid_2d`
+        instead (``grid`` is ignored): before each stage a progress payload ("stage", meta, n_points) carries
+        the stage's grid (``meta`` plus "omega_m", "sigma_8", "stage", "reason", "n_noise"); points follow with
+        indices in the panel's order (sigma_8 rows, omega_m columns: j * len(omega_m) + i)."""
+        grid = None if grid is None else np.asarray(grid, dtype=float).reshape(-1, 2)
+        if grid is None and not zoom:
+            raise ValueError("a scan needs a grid or zoom settings")
         return self._submit("scan", {"catalog": catalog, "grid": grid, "n_noise": int(n_noise),
-                                     "seed": int(seed), "meta": dict(meta or {})})
+                                     "seed": int(seed), "meta": dict(meta or {}),
+                                     "zoom": dict(zoom) if zoom else None})
 
     def stats(self, names: Sequence[str], omega_m: float, sigma_8: float, k: int,
               references: Sequence[Any], seed: int = 0, steps: int | None = None,
@@ -407,6 +415,8 @@ class InferenceWorker(QtCore.QObject):
 
     def _run_scan(self, req: Request) -> dict:
         p = req.params
+        if p.get("zoom"):
+            return self._run_zoomed_scan(req)
         model = self._need_model()
         points = []
         for pt in model.scan(p["catalog"], p["grid"], n_noise=p["n_noise"], seed=p["seed"],
@@ -417,25 +427,63 @@ class InferenceWorker(QtCore.QObject):
             if req.cancelled():
                 raise RequestCancelled
         points.sort(key=lambda d: d["index"])
-        summary = None
-        meta = p["meta"]
+        complete = len(points) == len(p["grid"])
+        return {"points": points, "summary": self._scan_summary(model, points, p["meta"], complete),
+                "meta": p["meta"]}
+
+    def _run_zoomed_scan(self, req: Request) -> dict:
+        from lssviewer.model.zoom import GridStage, zoomed_grid_2d
+
+        p = req.params
+        model = self._need_model()
+        t = float(getattr(model, "temperature", 1.0))
+        meta: dict = {}
+        stages: list[dict] = []
+        points: list[dict] = []
+        for ev in zoomed_grid_2d(model, p["catalog"], points=int(p["zoom"]["points"]),
+                                 coarse=int(p["zoom"].get("coarse", 7)), n_noise=p["n_noise"], seed=p["seed"],
+                                 temperatures=(t, t), cancel=req.cancelled):
+            if isinstance(ev, GridStage):
+                meta = {**p["meta"], "mode": "grid", "axis": None, "omega_m": ev.omega_m.tolist(),
+                        "sigma_8": ev.sigma_8.tolist(), "stage": ev.stage, "reason": ev.reason,
+                        "n_noise": ev.n_noise}
+                stages.append(meta)
+                points = []
+                self.progress.emit(req.id, req.kind, ("stage", meta, ev.omega_m.size * ev.sigma_8.size))
+                continue
+            i, j = divmod(int(ev.index), len(meta["sigma_8"]))
+            d = scan_point_dict(ev)
+            d["index"] = j * len(meta["omega_m"]) + i  # the panel's order: sigma_8 rows, omega_m columns
+            points.append(d)
+            self.progress.emit(req.id, req.kind, ("point", d, len(meta["omega_m"]) * len(meta["sigma_8"])))
+            if req.cancelled():
+                raise RequestCancelled
+        points.sort(key=lambda d: d["index"])
+        complete = len(points) == len(meta["omega_m"]) * len(meta["sigma_8"])
+        return {"points": points, "summary": self._scan_summary(model, points, meta, complete), "meta": meta,
+                "stages": stages}
+
+    def _scan_summary(self, model: Any, points: list[dict], meta: dict, complete: bool) -> dict | None:
+        """MAP and intervals of a finished scan (None while incomplete); a calibrated model's summaries use
+        log L / T (the points keep the raw ELBO), a 1-D profile its parameter's own T when the calibration
+        has one."""
+        if not complete:
+            return None
         axis = meta.get("axis")
         logl = np.array([d["log_likelihood"] for d in points])
-        # a calibrated model's summaries use log L / T (the points keep the raw ELBO); a 1-D profile its
-        # parameter's own T when the calibration has one
         temperature = float(getattr(model, "temperature", 1.0))
         try:
-            if axis is not None and len(points) == len(p["grid"]):
+            if axis is not None:
                 own = getattr(model, "profile_temperature", None)
                 t_axis = float(own(("omega_m", "sigma_8")[axis])) if own is not None else temperature
-                summary = self._summarize(np.array([d["theta"][axis] for d in points]), logl, t_axis)
-            elif meta.get("mode") == "grid" and len(points) == len(p["grid"]):
+                return self._summarize(np.array([d["theta"][axis] for d in points]), logl, t_axis)
+            if meta.get("mode") == "grid":
                 om, s8 = np.asarray(meta["omega_m"]), np.asarray(meta["sigma_8"])
                 # grid rows run over sigma_8 (slow) and omega_m (fast): L[i_s8, j_om] -> [j_om, i_s8]
-                summary = _default_summarize_2d(om, s8, logl.reshape(len(s8), len(om)).T, temperature)
+                return _default_summarize_2d(om, s8, logl.reshape(len(s8), len(om)).T, temperature)
         except Exception as exc:  # noqa: BLE001 - the points are still worth showing
-            summary = {"error": error_message(exc)}
-        return {"points": points, "summary": summary, "meta": p["meta"]}
+            return {"error": error_message(exc)}
+        return None
 
     def _run_stats(self, req: Request) -> dict:
         import matplotlib

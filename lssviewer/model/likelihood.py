@@ -364,21 +364,63 @@ def _crossing(x: np.ndarray, y: np.ndarray, i: int, j: int, thr: float) -> float
     return float(x[i] + (thr - y[i]) * (x[j] - x[i]) / (y[j] - y[i]))
 
 
+def grid_interpolant_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray
+                        ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Interpolant f(om, s8) of a rectilinear 2-D grid log L[i, j] (omega_m[i], sigma_8[j]), evaluated on the
+    outer product of its arguments: a bicubic interpolating spline (lower degree along an axis of < 4 nodes),
+    the 2-D counterpart of :func:`profile_interpolant` (a smooth ELBO surface, common random numbers)."""
+    from scipy.interpolate import RectBivariateSpline
+
+    om = np.asarray(omega_m, dtype=np.float64)
+    s8 = np.asarray(sigma_8, dtype=np.float64)
+    spline = RectBivariateSpline(om, s8, np.asarray(log_likelihood, dtype=np.float64),
+                                 kx=min(3, len(om) - 1), ky=min(3, len(s8) - 1), s=0)
+    return lambda a, b: spline(np.atleast_1d(a), np.atleast_1d(b), grid=True)
+
+
+def fine_grid_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
+                 points: int = 201) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(omega_m, sigma_8, log L) of :func:`grid_interpolant_2d` on a ``points`` x ``points`` grid spanning the
+    original one (for contours and summaries)."""
+    om = np.asarray(omega_m, dtype=np.float64)
+    s8 = np.asarray(sigma_8, dtype=np.float64)
+    fo, fs = np.linspace(om[0], om[-1], points), np.linspace(s8[0], s8[-1], points)
+    return fo, fs, grid_interpolant_2d(om, s8, log_likelihood)(fo, fs)
+
+
+def truth_deficit_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
+                     truth: Sequence[float]) -> float:
+    """max log L - log L(truth) of a 2-D grid on the interpolant :func:`summarize_grid_2d` uses (nats); inf
+    when the truth lies outside the grid. The truth is inside the p contour iff this is <= chi2_ppf(p, 2) / 2."""
+    om = np.asarray(omega_m, dtype=np.float64)
+    s8 = np.asarray(sigma_8, dtype=np.float64)
+    if not (om[0] <= truth[0] <= om[-1] and s8[0] <= truth[1] <= s8[-1]):
+        return math.inf
+    _, _, fine = fine_grid_2d(om, s8, log_likelihood)
+    f = grid_interpolant_2d(om, s8, log_likelihood)
+    return max(float(fine.max()) - float(f(truth[0], truth[1])[0, 0]), 0.0)
+
+
 def summarize_grid_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
                       levels: Sequence[float] = LEVELS, temperature: float = 1.0) -> dict[str, Any]:
     """Summary of a 2-D grid log L[i, j] (omega_m[i], sigma_8[j]) under a uniform prior.
 
-    Returns the grid MAP, the contour levels log L_max - T chi2_ppf(p, 2)/2 in units of the given
-    log L (``levels``: 1.15 and 3.00 below the maximum for 68.27 % and 95 % when T = 1), and for each
-    parameter the summary of its profile likelihood (maximum over the other parameter; 1-dof
+    The grid is interpolated by :func:`grid_interpolant_2d` onto a 201 x 201 grid (so the MAP and the
+    intervals are not snapped to the nodes). Returns the MAP, the contour levels log L_max - T chi2_ppf(p, 2)/2
+    in units of the given log L (``levels``: 1.15 and 3.00 below the maximum for 68.27 % and 95 % when T = 1),
+    and for each parameter the summary of its profile likelihood (maximum over the other parameter; 1-dof
     thresholds) and of its marginal posterior, all from log L / T (``temperature``).
     """
     om = np.asarray(omega_m, dtype=np.float64)
     s8 = np.asarray(sigma_8, dtype=np.float64)
     t = _check_temperature(temperature)
-    ll = np.asarray(log_likelihood, dtype=np.float64) / t
-    if ll.shape != (len(om), len(s8)):
-        raise ParameterError(f"log_likelihood has shape {ll.shape}, expected {(len(om), len(s8))}")
+    raw = np.asarray(log_likelihood, dtype=np.float64)
+    if raw.shape != (len(om), len(s8)) or len(om) < 2 or len(s8) < 2:
+        raise ParameterError(f"log_likelihood has shape {raw.shape}, expected {(len(om), len(s8))} (>= 2 x 2)")
+    if not np.all(np.isfinite(raw)):
+        raise ParameterError("log-likelihood grid has non-finite values")
+    om, s8, ll = fine_grid_2d(om, s8, raw)
+    ll = ll / t
     i, j = np.unravel_index(int(np.argmax(ll)), ll.shape)
     top = float(ll[i, j])
     # contour levels in units of the given (raw) log L: max - T * chi2_ppf(p, 2) / 2

@@ -27,6 +27,8 @@ PARAM_LABELS = {"omega_m": "Ωm", "sigma_8": "σ8"}
 #: Minimum time between two redraws while points stream in [ms] (an Agg redraw plus the window's
 #: OpenGL re-composition cost 60-130 ms on 2 busy cores).
 REDRAW_MS = 250
+#: Points per axis of a zoomed 2-D scan's first grid over the prior (lssviewer.model.zoom).
+ZOOM_COARSE = 7
 
 
 def scan_grid(mode: str, points: int, prior: object, truth: tuple[float | None, float | None]
@@ -63,6 +65,14 @@ def scan_grid(mode: str, points: int, prior: object, truth: tuple[float | None, 
                 "truth": [None if t is None else float(t) for t in truth]}
         return grid, meta
     raise ValueError(f"scan mode must be one of {tuple(MODES)}")
+
+
+def _stage_text(meta: dict | None) -> str:
+    """" (stage 1, zoom window)" for a stage of a zoomed 2-D scan, else ""."""
+    if not meta or "stage" not in meta:
+        return ""
+    what = "coarse grid over the prior" if meta["stage"] == 0 else f"window: {meta.get('reason', 'zoom')}"
+    return f" (stage {meta['stage']}, {what})"
 
 
 def _interval(value: object) -> tuple[float, float] | None:
@@ -142,6 +152,12 @@ class LikelihoodPanel(QtWidgets.QWidget):
         self.points.setValue(11)
         self.points.setToolTip("Grid points per parameter (a 2-D grid has points x points)")
         top.addWidget(self.points)
+        self.zoom = QtWidgets.QCheckBox("zoom")
+        self.zoom.setChecked(True)
+        self.zoom.setToolTip("2-D grid: find the peak on a coarse 7 × 7 grid over the prior, then scan points × "
+                             "points in a window around it, refined once more if needed (the likelihood is far "
+                             "narrower than the prior: a grid over the whole prior puts it between a few nodes)")
+        top.addWidget(self.zoom)
         top.addWidget(QtWidgets.QLabel("ELBO draws"))
         self.noise = QtWidgets.QSpinBox()
         self.noise.setRange(2, 256)
@@ -195,6 +211,8 @@ class LikelihoodPanel(QtWidgets.QWidget):
         self._grid_size = 0
         self._redraw = QtCore.QTimer(self, singleShot=True, interval=REDRAW_MS)
         self._redraw.timeout.connect(self.draw)
+        self.mode.currentIndexChanged.connect(lambda _i: self.zoom.setEnabled(self.mode_key() == "grid"))
+        self.zoom.setEnabled(self.mode_key() == "grid")
         self.run_button.clicked.connect(self.run_requested.emit)
         self.cancel_button.clicked.connect(self.cancel_requested.emit)
         self.export_button.clicked.connect(self.export_requested.emit)
@@ -222,10 +240,11 @@ class LikelihoodPanel(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ data
     def begin(self, meta: dict, grid_size: int, catalog_label: str) -> None:
+        """Start showing a scan (or the next stage of a zoomed 2-D scan: ``meta`` with "stage" and "reason")."""
         self.meta, self.summary, self.catalog_label = meta, None, catalog_label
         self.points_received = []
         self._grid_size = grid_size
-        self.message.setText(f"Scanning {catalog_label}: 0 / {grid_size} points")
+        self.message.setText(f"Scanning {catalog_label}{_stage_text(meta)}: 0 / {grid_size} points")
         self._redraw.start(0)
 
     def add_point(self, point: dict) -> None:
@@ -303,7 +322,7 @@ class LikelihoodPanel(QtWidgets.QWidget):
         self.shown = (len(st.points), st.summary is not None)  # what the picture on screen contains
         if st.meta is not None and st.meta is self.meta and self.summary is None and st.grid_size \
                 and self.cancel_button.isEnabled():  # still scanning: the final text is set by finish()
-            self.message.setText(f"Scanning {st.label}: {len(st.points)} / {st.grid_size} points")
+            self.message.setText(f"Scanning {st.label}{_stage_text(st.meta)}: {len(st.points)} / {st.grid_size} points")
         self.redrawn.emit(len(st.points), st.grid_size)
         self.rendered.emit()
 
@@ -387,7 +406,7 @@ class LikelihoodPanel(QtWidgets.QWidget):
                 ax.plot(t[0], t[1], "kx", ms=9, mew=2, label="truth")
             ax.set_xlabel(PARAM_LABELS["omega_m"])
             ax.set_ylabel(PARAM_LABELS["sigma_8"])
-            ax.set_title(st.label, fontsize=9)
+            ax.set_title(st.label + _stage_text(st.meta), fontsize=9)
             self._decorated = True
         self._clear_data_artists()
         self._image.set_data(img)
@@ -404,7 +423,15 @@ class LikelihoodPanel(QtWidgets.QWidget):
             # the image is log L - max; the summary's levels (68 %, 95 %) are absolute log L values
             lv = sorted(float(v) - raw_max for k, v in levels.items() if k in ("68", "95"))
             if len(lv) == 2 and len(om) > 1 and len(s8) > 1 and np.all(np.isfinite(img)):
-                cs = ax.contour(om, s8, img, levels=lv, colors="w", linewidths=1, linestyles=["--", "-"])
+                # contours of the interpolant the summary used (smooth, not the nodes' polygons)
+                try:
+                    from lssviewer.model.likelihood import fine_grid_2d
+
+                    fo, fs, fine = fine_grid_2d(om, s8, img.T)
+                    cx, cy, cz = fo, fs, fine.T
+                except ImportError:  # no model package: the nodes
+                    cx, cy, cz = om, s8, img
+                cs = ax.contour(cx, cy, cz, levels=lv, colors="w", linewidths=1, linestyles=["--", "-"])
                 self._data_artists.append(cs)
         elif finite.any():
             i, j = np.unravel_index(np.nanargmax(img), img.shape)

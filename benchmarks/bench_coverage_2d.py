@@ -1,0 +1,177 @@
+"""2-D contour coverage of a model's likelihood on held-out boxes, with zoomed grids (lssviewer.model.zoom).
+
+    python benchmarks/bench_coverage_2d.py --model resources/models/default --suite training/default/suite.h5 \
+        [--boxes 50] [--points 11] [-o benchmarks/results/bench_coverage_2d.json]   # resumable: reruns skip done boxes
+    python benchmarks/bench_coverage_2d.py ... --analyse     # the table again from the stored grids
+
+The boxes: the model's validation boxes that its temperature was not fitted on and that early stopping did not
+see (``bench_heldout_coverage.common_heldout``). Each box is scanned as ``lssviewer scan --param both`` does
+(coarse 7 x 7 grid over the prior with 4 noise draws, then zoom windows with ``--points`` per axis and 16 draws,
+sized for the model's pooled temperature); the last stage's grid is stored per box. The table gives, for several
+ways of tempering the 2-D likelihood, the fraction of boxes whose truth lies inside the 68 % / 95 % contour
+(Delta log L = 1.15 / 3.00 on the tempered surface) and inside the 68 % intervals of the two profile likelihoods
+(maximum over the other parameter, Delta = 0.5) the panel shows:
+
+* ``raw``: log L; ``pooled``: log L / T with the model's pooled temperature (what 2-D grids use);
+* ``fitted_2d``: log L / T2, T2 fitted on the boxes' own 2-D truth deficits (68th percentile / 1.15), scored
+  by 2-fold cross-validation (random halves, 2,000 splits);
+* ``stretch``: the per-parameter profile temperatures applied as a stretch of the surface about its MAP,
+  log L(MAP + S (theta - MAP)) with S = diag(T_om, T_s8)^(-1/2): a Gaussian's curvature along each axis is
+  divided by that axis's T, its correlation kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_heldout_coverage import common_heldout  # noqa: E402
+
+from lssviewer.io import hdf5  # noqa: E402
+from lssviewer.io.atomic import atomic_path  # noqa: E402
+from lssviewer.model import load_model  # noqa: E402
+from lssviewer.model.likelihood import (  # noqa: E402
+    LEVELS,
+    _delta,
+    fine_grid_2d,
+    grid_interpolant_2d,
+    summarize_grid_2d,
+)
+from lssviewer.model.zoom import collect, zoomed_grid_2d  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+D68, D95 = _delta(LEVELS[0], 2), _delta(LEVELS[1], 2)
+
+
+def deficit(box: dict, stretch: tuple[float, float] = (1.0, 1.0)) -> float:
+    """max log L - log L(truth) on the box's last grid (interpolated), after a stretch of sqrt(T) per axis about
+    the MAP; inf when the (stretched) truth falls outside the grid."""
+    om, s8, ll = np.asarray(box["omega_m"]), np.asarray(box["sigma_8"]), np.asarray(box["log_likelihood"])
+    fo, fs, fine = fine_grid_2d(om, s8, ll)
+    i, j = np.unravel_index(int(np.argmax(fine)), fine.shape)
+    peak = np.array([fo[i], fs[j]])
+    at = peak + (np.asarray(box["truth"]) - peak) / np.sqrt(np.asarray(stretch))
+    if not (om[0] <= at[0] <= om[-1] and s8[0] <= at[1] <= s8[-1]):
+        return float("inf")
+    return max(float(fine[i, j]) - float(grid_interpolant_2d(om, s8, ll)(at[0], at[1])[0, 0]), 0.0)
+
+
+def profile_hits(box: dict, temperature: float) -> list[bool]:
+    """Whether each parameter's 68 % profile interval of the 2-D grid (log L / T) contains the truth."""
+    s = summarize_grid_2d(box["omega_m"], box["sigma_8"], np.asarray(box["log_likelihood"]), temperature=temperature)
+    return [s[p]["interval68"][0] <= t <= s[p]["interval68"][1]
+            for p, t in zip(("omega_m", "sigma_8"), box["truth"], strict=True)]
+
+
+def analyse(report: dict) -> dict:
+    boxes = [b for b in report["boxes"].values()]
+    n = len(boxes)
+    t_pool = report["temperature"]
+    stretch = tuple(report["profile_temperatures"])
+    raw = np.array([deficit(b) for b in boxes])
+    variants: dict[str, dict] = {}
+    for name, d, t in (("raw", raw, 1.0), ("pooled", raw / t_pool, t_pool)):
+        hits = np.array([profile_hits(b, t) for b in boxes])
+        variants[name] = {"temperature": t, "coverage68": float(np.mean(d <= D68)),
+                          "coverage95": float(np.mean(d <= D95)),
+                          "profile68": {"omega_m": float(hits[:, 0].mean()), "sigma_8": float(hits[:, 1].mean())}}
+    st = np.array([deficit(b, stretch) for b in boxes])
+    variants["stretch"] = {"temperatures": list(stretch), "coverage68": float(np.mean(st <= D68)),
+                           "coverage95": float(np.mean(st <= D95))}
+    if n >= 20:
+        rng = np.random.default_rng(0)
+        c68, c95, ts = [], [], []
+        for _ in range(2000):
+            perm = rng.permutation(n)
+            a, b = perm[: n // 2], perm[n // 2:]
+            for fit, test in ((a, b), (b, a)):
+                t2 = max(float(np.quantile(raw[fit], LEVELS[0])), 1e-6) / D68
+                ts.append(t2)
+                c68.append(np.mean(raw[test] / t2 <= D68))
+                c95.append(np.mean(raw[test] / t2 <= D95))
+        t_all = max(float(np.quantile(raw, LEVELS[0])), 1e-6) / D68
+        variants["fitted_2d"] = {"temperature": t_all, "half_sample_temperature_sd": float(np.std(ts)),
+                                 "coverage68": float(np.mean(c68)), "coverage95": float(np.mean(c95))}
+    stages = [len(b["stages"]) for b in boxes]
+    direct = np.array([b["elbo_at_map_and_truth"][0] - b["elbo_at_map_and_truth"][1] for b in boxes])
+    ok = np.isfinite(raw)
+    return {"n_boxes": n, "binomial_sd68": float(np.sqrt(0.68 * 0.32 / max(n, 1))), "variants": variants,
+            "zoom_stages": {str(k): stages.count(k) for k in sorted(set(stages))},
+            "window_cut_after_last_stage": int(sum(b["cut"] for b in boxes)),
+            "interpolated_minus_direct_deficit": {"median": float(np.median(raw[ok] - direct[ok])),
+                                                  "max_abs": float(np.max(np.abs(raw[ok] - direct[ok])))},
+            "median_seconds_per_box": float(np.median([b["seconds"] for b in boxes]))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="resources/models/default")
+    ap.add_argument("--suite", default="training/default/suite.h5")
+    ap.add_argument("--boxes", type=int, default=50)
+    ap.add_argument("--points", type=int, default=11)
+    ap.add_argument("--coarse", type=int, default=7)
+    ap.add_argument("--analyse", action="store_true", help="only print the table of the stored grids")
+    ap.add_argument("-o", "--output", default=str(RESULTS / "bench_coverage_2d.json"))
+    args = ap.parse_args(argv)
+    out = Path(args.output)
+    model = load_model(args.model)
+    report = json.loads(out.read_text()) if out.exists() else {
+        "model": args.model, "suite": args.suite, "points": args.points, "coarse": args.coarse,
+        "temperature": float(model.temperature),
+        "profile_temperatures": [float(model.profile_temperature(p)) for p in ("omega_m", "sigma_8")],
+        "boxes": {}}
+    if not args.analyse:
+        from lssviewer.model.zoom import assess
+
+        idx = common_heldout([model], hdf5.count(args.suite), 0)[: args.boxes]
+        todo = [i for i in idx if str(i) not in report["boxes"]]
+        bounds = model.prior.bounds()
+        for k, i in enumerate(todo):
+            (cat,) = hdf5.read(args.suite, [i])
+            t0 = time.perf_counter()
+            stages = collect(zoomed_grid_2d(model, cat, points=report["points"], coarse=report["coarse"]))
+            last = stages[-1]
+            t = (report["temperature"],) * 2
+            # the ELBO itself (same seed and draws as the last stage) at the interpolated MAP and at the truth: their
+            # difference is a lower bound on the truth's deficit that does not depend on the interpolation
+            summ = summarize_grid_2d(last["omega_m"], last["sigma_8"], last["log_likelihood"])
+            direct = [pt.log_likelihood for pt in model.scan(cat, [summ["map"], [cat.omega_m, cat.sigma_8]])]
+            report["boxes"][str(i)] = {
+                "truth": [float(cat.omega_m), float(cat.sigma_8)], "seconds": round(time.perf_counter() - t0, 1),
+                "stages": [{"reason": s["reason"], "n_noise": s["n_noise"],
+                            "window": [[float(s["omega_m"][0]), float(s["omega_m"][-1])],
+                                       [float(s["sigma_8"][0]), float(s["sigma_8"][-1])]]} for s in stages],
+                "cut": assess(last["omega_m"], last["sigma_8"], last["log_likelihood"], bounds, t)
+                == "window cut the likelihood",
+                "elbo_at_map_and_truth": [round(float(v), 3) for v in direct],
+                "omega_m": last["omega_m"].tolist(), "sigma_8": last["sigma_8"].tolist(),
+                "log_likelihood": np.round(last["log_likelihood"], 3).tolist()}
+            with atomic_path(out) as tmp:
+                tmp.write_text(json.dumps(report) + "\n")
+            print(f"box {i} ({k + 1}/{len(todo)}): {len(stages)} stages, "
+                  f"{report['boxes'][str(i)]['seconds']} s", flush=True)
+    res = analyse(report)
+    report["analysis"] = res
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(report) + "\n")
+    print(f"{res['n_boxes']} boxes (binomial sd of a 68 % coverage {res['binomial_sd68']:.3f}); zoom stages "
+          f"{res['zoom_stages']}; window still cut {res['window_cut_after_last_stage']}; "
+          f"{res['median_seconds_per_box']:.0f} s per box")
+    print(f"interpolated - direct truth deficit (nats): {res['interpolated_minus_direct_deficit']}")
+    print(f"{'tempering':>10} {'T':>14} {'2-D 68%':>8} {'2-D 95%':>8} {'prof68 Om':>10} {'prof68 s8':>10}")
+    for name, v in res["variants"].items():
+        t = v.get("temperature", v.get("temperatures"))
+        prof = v.get("profile68", {})
+        print(f"{name:>10} {str(t):>14} {v['coverage68']:8.3f} {v['coverage95']:8.3f} "
+              f"{prof.get('omega_m', float('nan')):10.3f} {prof.get('sigma_8', float('nan')):10.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
