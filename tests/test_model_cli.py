@@ -78,10 +78,12 @@ def test_train_sample_scan(workdir, capsys):
     assert 2 <= len(st) <= 3 and st[-1]["log_likelihood"] == res["log_likelihood"]
     assert res["grid"] == {"omega_m": st[-1]["omega_m"], "sigma_8": st[-1]["sigma_8"]}
     assert 0.1 <= res["grid"]["omega_m"][0] < res["grid"]["omega_m"][-1] <= 0.5
+    assert isinstance(res["window_cut"], bool)
     assert main(["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
                  "--model", str(run), "--json", "--no-zoom"]) == 0
     whole = json.loads(capsys.readouterr().out)
     assert len(whole["stages"]) == 1 and whole["grid"]["omega_m"] == pytest.approx([0.1, 0.3, 0.5])
+    assert whole["window_cut"] is None
 
     # a calibrated model: same ELBO values, intervals from log L / T (wider for T > 1)
     scan = ["scan", str(workdir / "suite.h5"), "--index", "1", "--param", "sigma_8", "--points", "9",

@@ -17,10 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                               "zoom window)")
     p.add_argument("--coarse", type=int, default=7,
                    help="both: points per axis of the first, coarse grid over the prior that finds the peak "
-                        "(default 7)")
+                        "(default 7; unused with --no-zoom)")
     p.add_argument("--no-zoom", action="store_true",
                    help="both: one grid over the whole prior box instead of a coarse grid and zoom windows around "
-                        "the peak (docs/model.md)")
+                        "the peak (docs/model.md, \"2-D grids\")")
     # = lssviewer.model.likelihood.DEFAULT_NOISE (not imported here: it would load torch for --help)
     p.add_argument("--n-noise", type=int, default=16, help="noise draws (stratified times) per grid point (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the common random numbers")
@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import itertools
     import json
     import sys
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from lssviewer.errors import LssviewerError, ParameterError
     from lssviewer.model import load_model
     from lssviewer.model.likelihood import grid_2d_axes, profile_grid, summarize_grid_2d, summarize_profile
-    from lssviewer.model.zoom import GridStage, zoomed_grid_2d
+    from lssviewer.model.zoom import CUT, GridStage, assess, zoomed_grid_2d
 
     torch.set_flush_denormal(True)
     catalogs = io.load(args.file)
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError("--points and --coarse must be >= 3")
         if args.no_zoom:
             whole = GridStage(0, *grid_2d_axes(model, points), args.n_noise, "prior")
-            events = iter([whole, *model.scan(catalog, whole.grid, n_noise=args.n_noise, seed=args.seed)])
+            events = itertools.chain([whole], model.scan(catalog, whole.grid, n_noise=args.n_noise, seed=args.seed))
         else:
             events = zoomed_grid_2d(model, catalog, points=points, coarse=args.coarse, n_noise=args.n_noise,
                                     seed=args.seed, temperatures=(temperature, temperature))
@@ -90,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
             st["log_likelihood"][ij], st["stderr"][ij] = ev.log_likelihood, ev.stderr
             st["done"] += 1
             if show:
-                print(f"\rstage {st['stage']} ({st['reason']}): {st['done']}/{st['log_likelihood'].size} grid points",
-                      end="", file=sys.stderr, flush=True)
+                print(f"\rstage {st['stage']} ({st['reason']}): {st['done']}/{st['log_likelihood'].size} grid points"
+                      "\x1b[K", end="", file=sys.stderr, flush=True)
         last = stages[-1]
         om, s8, ll2, err2 = last["omega_m"], last["sigma_8"], last["log_likelihood"], last["stderr"]
     else:
@@ -114,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
                   "levels": summ["levels"], "truth": truth,
                   "stages": [{"stage": st["stage"], "reason": st["reason"], "n_noise": st["n_noise"],
                               "omega_m": st["omega_m"].tolist(), "sigma_8": st["sigma_8"].tolist(),
-                              "log_likelihood": st["log_likelihood"].tolist()} for st in stages]}
+                              "log_likelihood": st["log_likelihood"].tolist()} for st in stages],
+                  # the last zoom window still cuts the 99 % region (then "truncated" intervals may be the window's)
+                  "window_cut": None if args.no_zoom else bool(
+                      assess(om, s8, ll2, model.prior.bounds(), (temperature, temperature)) == CUT)}
     else:
         i = 0 if args.param == "omega_m" else 1
         summ = summarize_profile(grid[:, i], ll, temperature=temperature)
@@ -135,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"stage {st['stage']} ({st['reason']}): {len(st['omega_m'])} x {len(st['sigma_8'])} points, "
                   f"omega_m [{st['omega_m'][0]:.4f}, {st['omega_m'][-1]:.4f}], "
                   f"sigma_8 [{st['sigma_8'][0]:.4f}, {st['sigma_8'][-1]:.4f}], {st['n_noise']} noise draws")
+        if result["window_cut"]:
+            print("warning: the last zoom window cuts the 99 % region: contours and intervals may be cut by it "
+                  "(more --points, or --no-zoom)")
         print(f"MAP omega_m={result['map'][0]:.4f} sigma_8={result['map'][1]:.4f} (truth {truth})")
         for p in ("omega_m", "sigma_8"):
             a, b = result["interval68"][p]

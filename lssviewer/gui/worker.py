@@ -432,7 +432,7 @@ class InferenceWorker(QtCore.QObject):
                 "meta": p["meta"]}
 
     def _run_zoomed_scan(self, req: Request) -> dict:
-        from lssviewer.model.zoom import GridStage, zoomed_grid_2d
+        from lssviewer.model.zoom import CUT, GridStage, assess, zoomed_grid_2d
 
         p = req.params
         model = self._need_model()
@@ -459,9 +459,15 @@ class InferenceWorker(QtCore.QObject):
             if req.cancelled():
                 raise RequestCancelled
         points.sort(key=lambda d: d["index"])
-        complete = len(points) == len(meta["omega_m"]) * len(meta["sigma_8"])
+        om, s8 = np.asarray(meta["omega_m"]), np.asarray(meta["sigma_8"])
+        complete = len(points) == om.size * s8.size
+        cut = False
+        if complete:
+            ll = np.array([d["log_likelihood"] for d in points]).reshape(s8.size, om.size).T
+            if np.all(np.isfinite(ll)):
+                cut = assess(om, s8, ll, model.prior.bounds(), (t, t)) == CUT
         return {"points": points, "summary": self._scan_summary(model, points, meta, complete), "meta": meta,
-                "stages": stages}
+                "stages": stages, "window_cut": cut}
 
     def _scan_summary(self, model: Any, points: list[dict], meta: dict, complete: bool) -> dict | None:
         """MAP and intervals of a finished scan (None while incomplete); a calibrated model's summaries use

@@ -394,6 +394,10 @@ def truth_deficit_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_lik
     when the truth lies outside the grid. The truth is inside the p contour iff this is <= chi2_ppf(p, 2) / 2."""
     om = np.asarray(omega_m, dtype=np.float64)
     s8 = np.asarray(sigma_8, dtype=np.float64)
+    ll = np.asarray(log_likelihood, dtype=np.float64)
+    if ll.shape != (len(om), len(s8)) or not np.all(np.isfinite(ll)):
+        raise ParameterError(f"log-likelihood grid of shape {ll.shape} with non-finite values or not "
+                             f"{(len(om), len(s8))}")
     if not (om[0] <= truth[0] <= om[-1] and s8[0] <= truth[1] <= s8[-1]):
         return math.inf
     _, _, fine = fine_grid_2d(om, s8, log_likelihood)

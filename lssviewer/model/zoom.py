@@ -1,17 +1,24 @@
 """Zoomed 2-D likelihood grids: find the peak on a coarse grid over the prior, then scan a window around it.
 
-The ELBO of the built-in model is sharp: its 68 % interval in Omega_m is ~0.016 wide, about 4 % of the prior
-range, so a P x P grid over the whole prior box puts the posterior between a few grid nodes (an 11 x 11 grid
-has nodes 0.04 apart, ~5 standard deviations) and its contours, MAP and intervals are set by the grid, not by
-the likelihood. :func:`zoomed_grid_2d` scans in stages instead:
+A likelihood much narrower than the prior fills a few nodes of a P x P grid over the whole prior box: the
+built-in model's 2-D 68 % profile intervals are 0.03-0.04 wide in Omega_m (a tenth of the prior; its 1-D
+conditional ones ~0.016), so an 11 x 11 grid has nodes ~2 standard deviations apart and the contours fill a
+small corner of the picture. Its ELBO is smooth enough that the bicubic interpolant of such a grid already gives
+the zoomed grid's MAP and intervals (to ~1e-3 on held-out boxes, docs/model.md), but a sharper likelihood (a
+bigger catalog, a better model) would not be resolved, and the contours are drawn from a handful of nodes.
+:func:`zoomed_grid_2d` scans in stages instead, for about the same number of full-cost points:
 
 0. a coarse grid over the prior box (default 7 x 7, few noise draws: it only has to find the peak);
-1. a window centred on the peak, ``n_sigma`` standard deviations (of the tempered likelihood, from a quadratic
-   fit to the coarse grid around its best node) each way, clipped to the prior, scanned with P x P points and
-   the full number of noise draws;
+1. a window around the peak, scanned with P x P points and the full number of noise draws: the 99 % region of
+   the coarse grid's bicubic interpolant, padded (:func:`window`), or for a peak narrower than a coarse step
+   ``n_sigma`` standard deviations of a quadratic fit each way; clipped to the prior;
 2. if the window cuts the likelihood (its 99 % region, the nodes less than :data:`EDGE_DEFICIT` below the
    maximum, reaches an edge that is not the prior's) or the region fills too little of it (coarse resolution),
-   once more, on the region's padded bounding box (:func:`refine`).
+   once more, on the region's padded bounding box (:func:`refine`), up to ``max_zooms`` windows. A last window
+   that still cuts the 99 % region is reported (:func:`assess`: the CLI's ``window_cut``, the panel's message).
+
+Per-axis temperatures (T_om, T_s8) size the windows for the surface stretched by sqrt(T) per axis about the peak;
+the region tests use max(T) (conservative: a window never too small for either axis).
 
 Summaries (:func:`lssviewer.model.likelihood.summarize_grid_2d`) use the last stage only: a rectilinear grid
 that contains the posterior. Every stage's points are kept (e.g. for a plot of the coarse stage).
@@ -39,10 +46,14 @@ N_SIGMA = 4.0
 #: A window "cuts" the likelihood when a node on its edge (not on the prior's edge) is within this many
 #: tempered nats of the maximum: chi2_ppf(0.99, 2) / 2, the 99 % contour.
 EDGE_DEFICIT = 4.605
+#: Padding of a first window around the 99 % region of the coarse grid's interpolant, as a fraction of its width.
+PAD_FIRST = 0.25
 #: Padding of a refined window around the 99 % region, as a fraction of the region's width (at least a step).
 PAD = 0.15
 #: A window is refined when the next one would be narrower than this fraction of it in an axis.
 SHRINK = 0.5
+#: :func:`refine`'s reason when a window's edge cuts the 99 % region.
+CUT = "window cut the likelihood"
 #: Zoom stages after the coarse one, at most.
 MAX_ZOOMS = 2
 
@@ -74,6 +85,13 @@ class GridStage:
         return len(self.omega_m), len(self.sigma_8)
 
 
+def _check_finite(ll: np.ndarray) -> None:
+    bad = int(np.size(ll) - np.count_nonzero(np.isfinite(ll)))
+    if bad:
+        raise ParameterError(f"the likelihood grid has {bad} non-finite value(s) of {np.size(ll)}: cannot place a "
+                             "zoom window")
+
+
 def _block(n: int, i: int, half: int = 1) -> slice:
     """Indices i-half..i+half of an axis of n nodes, shifted inward at the ends."""
     lo = min(max(i - half, 0), max(n - 2 * half - 1, 0))
@@ -86,8 +104,8 @@ def quadratic_fit(omega_m: Sequence[float], sigma_8: Sequence[float], log_likeli
 
     Least squares over the 3 x 3 block around the best node and, with ``max_deficit``, every node within that
     many nats of the maximum. Returns (centre (2,), covariance (2, 2) = -inverse Hessian) in parameter units, or
-    None when the fit is not a maximum (the likelihood is flat or saddle-shaped there) or the grid is smaller
-    than 3 x 3. The centre is kept inside the fitted nodes' range.
+    None when the fit is not a maximum (the likelihood is flat or saddle-shaped there), the grid is smaller
+    than 3 x 3 or holds non-finite values. The centre is kept inside the fitted nodes' range.
     """
     om = np.asarray(omega_m, dtype=np.float64)
     s8 = np.asarray(sigma_8, dtype=np.float64)
@@ -124,22 +142,35 @@ def window(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: n
            temperatures: tuple[float, float] = (1.0, 1.0), n_sigma: float = N_SIGMA) -> np.ndarray:
     """(2, 2) [[om_lo, om_hi], [s8_lo, s8_hi]]: a window around the peak of a grid, inside the prior ``bounds``.
 
-    From :func:`quadratic_fit` (nodes within 12 tempered nats of the maximum): the fitted peak +- ``n_sigma``
-    tempered standard deviations. Without a concave fit: the nodes less than :data:`EDGE_DEFICIT` below the
-    maximum, plus one grid step each way (model-free, wider).
+    Where the grid's bicubic interpolant (:func:`lssviewer.model.likelihood.fine_grid_2d`) puts the 99 % region
+    (tempered deficit < :data:`EDGE_DEFICIT`) at least a grid step wide in both axes, that region's bounding box
+    padded by :data:`PAD_FIRST` of its width each way (on the built-in model a 7 x 7 grid's interpolant places
+    the region within ~10 % of its width). A sharper peak: from :func:`quadratic_fit` (nodes within 12 tempered
+    nats of the maximum), the fitted peak +- ``n_sigma`` tempered standard deviations; without a concave fit, the
+    nodes less than :data:`EDGE_DEFICIT` below the maximum plus one grid step each way.
     """
+    from lssviewer.model.likelihood import fine_grid_2d
+
     om = np.asarray(omega_m, dtype=np.float64)
     s8 = np.asarray(sigma_8, dtype=np.float64)
     ll = np.asarray(log_likelihood, dtype=np.float64)
     bounds = np.asarray(bounds, dtype=np.float64)
-    steps = np.array([np.ptp(om) / (len(om) - 1), np.ptp(s8) / (len(s8) - 1)])
-    fit = quadratic_fit(om, s8, ll, max_deficit=12.0 * min(temperatures))
-    if fit is not None:
+    steps = _steps(om, s8)
+    _check_finite(ll)
+    fo, fs, fine = fine_grid_2d(om, s8, ll)
+    ii, jj = np.nonzero((fine.max() - fine) / max(temperatures) < EDGE_DEFICIT)
+    lo = np.array([fo[ii].min(), fs[jj].min()])
+    hi = np.array([fo[ii].max(), fs[jj].max()])
+    fit = None if np.all(hi - lo >= steps) else quadratic_fit(om, s8, ll, max_deficit=12.0 * max(temperatures))
+    if np.all(hi - lo >= steps):
+        pad = PAD_FIRST * (hi - lo)
+        lo, hi = lo - pad, hi + pad
+    elif fit is not None:
         centre, cov = fit
         half = n_sigma * _tempered_sd(cov, temperatures)
         lo, hi = centre - half, centre + half
     else:
-        tempered = ll.max() - EDGE_DEFICIT * min(temperatures)
+        tempered = ll.max() - EDGE_DEFICIT * max(temperatures)
         ii, jj = np.nonzero(ll >= tempered)
         lo = np.array([om[ii].min(), s8[jj].min()]) - steps
         hi = np.array([om[ii].max(), s8[jj].max()]) + steps
@@ -171,7 +202,8 @@ def refine(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: n
     s8 = np.asarray(sigma_8, dtype=np.float64)
     ll = np.asarray(log_likelihood, dtype=np.float64)
     bounds = np.asarray(bounds, dtype=np.float64)
-    inside = (ll.max() - ll) / np.asarray(temperatures, dtype=np.float64).min() < EDGE_DEFICIT
+    _check_finite(ll)
+    inside = (ll.max() - ll) / max(temperatures) < EDGE_DEFICIT
     ii, jj = np.nonzero(inside)
     lo = np.array([om[ii].min(), s8[jj].min()])
     hi = np.array([om[ii].max(), s8[jj].max()])
@@ -185,7 +217,7 @@ def refine(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: n
     new = np.column_stack([np.maximum(lo - pad - cut_lo * width, bounds[:, 0]),
                            np.minimum(hi + pad + cut_hi * width, bounds[:, 1])])
     if np.any(cut_lo | cut_hi):
-        return "window cut the likelihood", new
+        return CUT, new
     if np.any(new[:, 1] - new[:, 0] < SHRINK * (last - first)):
         return "coarse resolution", new
     return None

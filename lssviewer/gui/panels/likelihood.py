@@ -277,6 +277,8 @@ class LikelihoodPanel(QtWidgets.QWidget):
         t = s.get("temperature")
         if isinstance(t, (int, float)) and t != 1.0 and "error" not in s:
             text += f" (intervals calibrated: log L / {t:.3g})"
+        if result.get("window_cut"):
+            text += ". The last zoom window cuts the 99 % region: contours may be open (more points, or zoom off)"
         self.message.setText(text)
         self.draw()
 
