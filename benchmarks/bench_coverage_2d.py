@@ -10,11 +10,11 @@ see (``bench_heldout_coverage.common_heldout``). Each box is scanned as ``lssvie
 sized for the model's pooled temperature); the last stage's grid is stored per box. The table gives, for several
 ways of tempering the 2-D likelihood, the fraction of boxes whose truth lies inside the 68 % / 95 % contour
 (Delta log L = 1.15 / 3.00 on the tempered surface) and inside the 68 % intervals of the two profile likelihoods
-(maximum over the other parameter, Delta = 0.5) the panel shows:
+(maximum over the other parameter, Delta = 0.5 T) the panel shows, and the 2-D MAP's errors:
 
 * ``raw``: log L; ``pooled``: log L / T with the model's pooled temperature (what 2-D grids use);
-* ``fitted_2d``: log L / T2, T2 fitted on the boxes' own 2-D truth deficits (68th percentile / 1.15), scored
-  by 2-fold cross-validation (random halves, 2,000 splits);
+* ``fitted_2d``: log L / T2, T2 fitted on the boxes' own 2-D truth deficits (68th percentile / 1.15, as
+  ``tools/refit_temperature.py --grid``), scored by 2-fold cross-validation (random halves, 2,000 splits);
 * ``stretch``: the per-parameter profile temperatures applied as a stretch of the surface about its MAP,
   log L(MAP + S (theta - MAP)) with S = diag(T_om, T_s8)^(-1/2): a Gaussian's curvature along each axis is
   divided by that axis's T, its correlation kept.
@@ -39,6 +39,7 @@ from lssviewer.model import load_model  # noqa: E402
 from lssviewer.model.likelihood import (  # noqa: E402
     LEVELS,
     _delta,
+    calibrate_temperature,
     fine_grid_2d,
     grid_interpolant_2d,
     summarize_grid_2d,
@@ -62,11 +63,22 @@ def deficit(box: dict, stretch: tuple[float, float] = (1.0, 1.0)) -> float:
     return max(float(fine[i, j]) - float(grid_interpolant_2d(om, s8, ll)(at[0], at[1])[0, 0]), 0.0)
 
 
-def profile_hits(box: dict, temperature: float) -> list[bool]:
-    """Whether each parameter's 68 % profile interval of the 2-D grid (log L / T) contains the truth."""
-    s = summarize_grid_2d(box["omega_m"], box["sigma_8"], np.asarray(box["log_likelihood"]), temperature=temperature)
-    return [s[p]["interval68"][0] <= t <= s[p]["interval68"][1]
-            for p, t in zip(("omega_m", "sigma_8"), box["truth"], strict=True)]
+def profile_deficits(box: dict) -> np.ndarray:
+    """Per parameter, max - value at the truth of its profile likelihood over the other parameter (the 1-D
+    intervals of a 2-D grid, summarize_grid_2d's; raw nats; inf when the truth is outside the grid). The truth is in
+    the 68 % profile interval of log L / T iff this is <= 0.5 T (for a unimodal profile)."""
+    om, s8, ll = np.asarray(box["omega_m"]), np.asarray(box["sigma_8"]), np.asarray(box["log_likelihood"])
+    fo, fs, fine = fine_grid_2d(om, s8, ll)
+    out = []
+    for axis, (values, t) in enumerate(((fo, box["truth"][0]), (fs, box["truth"][1]))):
+        prof = fine.max(axis=1 - axis)
+        out.append(float(prof.max() - np.interp(t, values, prof)) if values[0] <= t <= values[-1] else np.inf)
+    return np.array(out)
+
+
+def map_errors(box: dict) -> np.ndarray:
+    s = summarize_grid_2d(box["omega_m"], box["sigma_8"], np.asarray(box["log_likelihood"]))
+    return np.asarray(s["map"]) - np.asarray(box["truth"])
 
 
 def analyse(report: dict) -> dict:
@@ -75,40 +87,48 @@ def analyse(report: dict) -> dict:
     t_pool = report["temperature"]
     stretch = tuple(report["profile_temperatures"])
     raw = np.array([deficit(b) for b in boxes])
+    prof = np.array([profile_deficits(b) for b in boxes])  # (n, 2)
+    errs = np.array([map_errors(b) for b in boxes])
+    d1 = _delta(LEVELS[0], 1)
     variants: dict[str, dict] = {}
-    for name, d, t in (("raw", raw, 1.0), ("pooled", raw / t_pool, t_pool)):
-        hits = np.array([profile_hits(b, t) for b in boxes])
-        variants[name] = {"temperature": t, "coverage68": float(np.mean(d <= D68)),
-                          "coverage95": float(np.mean(d <= D95)),
-                          "profile68": {"omega_m": float(hits[:, 0].mean()), "sigma_8": float(hits[:, 1].mean())}}
+
+    def scores(d2: np.ndarray, dp: np.ndarray, t: float) -> dict:
+        return {"coverage68": float(np.mean(d2 <= D68 * t)), "coverage95": float(np.mean(d2 <= D95 * t)),
+                "profile68": {"omega_m": float(np.mean(dp[:, 0] <= d1 * t)),
+                              "sigma_8": float(np.mean(dp[:, 1] <= d1 * t))}}
+
+    for name, t in (("raw", 1.0), ("pooled", t_pool)):
+        variants[name] = {"temperature": t, **scores(raw, prof, t)}
     st = np.array([deficit(b, stretch) for b in boxes])
     variants["stretch"] = {"temperatures": list(stretch), "coverage68": float(np.mean(st <= D68)),
                            "coverage95": float(np.mean(st <= D95))}
     if n >= 20:
-        # a truth outside the last window (inf deficit) is a miss at any T; the quantile is taken without
-        # interpolation, so infs never make it nan. Fitted as the 68th percentile, the cross-validated 68 %
-        # coverage is ~68 % by construction: its 95 % column is what tests the shape of the 2-D likelihood.
-        def fit_t(d: np.ndarray) -> float:
-            return max(float(np.quantile(d, LEVELS[0], method="higher")), 1e-6) / D68
-
+        # a truth outside the last window (inf deficit) is a miss at any T (calibrate_temperature counts it as
+        # beyond every contour). Fitted as the 68th percentile, the cross-validated 68 % contour coverage is ~68 %
+        # by construction: its 95 % column and the profile intervals' coverage test the shape of the likelihood.
         rng = np.random.default_rng(0)
-        c68, c95, ts = [], [], []
+        cv: list[dict] = []
+        ts = []
         for _ in range(2000):
             perm = rng.permutation(n)
             a, b = perm[: n // 2], perm[n // 2:]
             for fit, test in ((a, b), (b, a)):
-                t2 = fit_t(raw[fit])
+                t2 = calibrate_temperature(raw[fit], dof=2)
                 ts.append(t2)
-                c68.append(np.mean(raw[test] / t2 <= D68))
-                c95.append(np.mean(raw[test] / t2 <= D95))
-        finite_ts = np.array(ts)[np.isfinite(ts)]
-        variants["fitted_2d"] = {"temperature": fit_t(raw), "half_sample_temperature_sd": float(np.std(finite_ts)),
-                                 "coverage68": float(np.mean(c68)), "coverage95": float(np.mean(c95))}
+                cv.append(scores(raw[test], prof[test], t2))
+        variants["fitted_2d"] = {
+            "temperature": calibrate_temperature(raw, dof=2), "half_sample_temperature_sd": float(np.std(ts)),
+            "cross_validated": True, "coverage68": float(np.mean([c["coverage68"] for c in cv])),
+            "coverage95": float(np.mean([c["coverage95"] for c in cv])),
+            "profile68": {p: float(np.mean([c["profile68"][p] for c in cv])) for p in ("omega_m", "sigma_8")}}
     stages = [len(b["stages"]) for b in boxes if b.get("first_window") == "interpolant"]
     direct = np.array([b["elbo_at_map_and_truth"][0] - b["elbo_at_map_and_truth"][1] for b in boxes])
     ok = np.isfinite(raw)
     diff = raw[ok] - direct[ok]
     return {"n_boxes": n, "binomial_sd68": float(np.sqrt(0.68 * 0.32 / max(n, 1))), "variants": variants,
+            "map_abs_error_median": {"omega_m": float(np.median(np.abs(errs[:, 0]))),
+                                     "sigma_8": float(np.median(np.abs(errs[:, 1])))},
+            "map_error_mean": {"omega_m": float(np.mean(errs[:, 0])), "sigma_8": float(np.mean(errs[:, 1]))},
             "zoom_stages": {str(k): stages.count(k) for k in sorted(set(stages))},
             "window_cut_after_last_stage": int(sum(b["cut"] for b in boxes)),
             "truth_outside_last_window": int(np.sum(~ok)),
@@ -174,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{res['zoom_stages']}; window still cut {res['window_cut_after_last_stage']}; "
           f"{res['median_seconds_per_box']:.0f} s per box")
     print(f"interpolated - direct truth deficit (nats): {res['interpolated_minus_direct_deficit']}")
+    print(f"2-D MAP: median |error| {res['map_abs_error_median']}, mean error {res['map_error_mean']}")
     print(f"{'tempering':>10} {'T':>14} {'2-D 68%':>8} {'2-D 95%':>8} {'prof68 Om':>10} {'prof68 s8':>10}")
     for name, v in res["variants"].items():
         t = v.get("temperature", v.get("temperatures"))

@@ -113,6 +113,14 @@ def test_train_sample_scan(workdir, capsys):
     assert main(["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
                  "--model", str(run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["temperature"] == 40.0
+    # a 2-D grid temperature, when fitted, serves 2-D grids
+    write_calibration(run, {"temperature": 40.0, "grid_temperature": 7.0})
+    assert main(["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
+                 "--model", str(run), "--json", "--no-zoom"]) == 0
+    assert json.loads(capsys.readouterr().out)["temperature"] == 7.0
+    write_calibration(run, {"temperature": 1.0, "grid_temperature": -2.0})
+    assert main(scan) == 2
+    assert "calibration grid temperature" in capsys.readouterr().err
     write_calibration(run, {"temperature": 1.0, "profile_temperatures": {"h": 2.0}})
     assert main(scan) == 2
     assert "calibration profile temperature h" in capsys.readouterr().err

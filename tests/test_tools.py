@@ -145,3 +145,46 @@ def test_probe_steps_sizes_the_run_to_the_budget(tmp_path):
     assert probe_steps.steps_for(str(metrics), 400, 12000) == 7200
     assert probe_steps.steps_for(str(metrics), 400, 6000) == 6000
     assert probe_steps.steps_for(str(metrics), 10, 12000) == 1000
+
+
+def test_refit_grid_temperature_from_zoomed_grids(tmp_path):
+    """400 boxes whose 2-D log L is an exact Gaussian with its peak scattered sqrt(3) times wider than its own
+    width (truth deficit = 3 chi2_2 / 2): the grid temperature is 3 within 3 sd of its sampling error (the
+    68.3th percentile of 400 exponential deficits: relative sd 9 % / sqrt(2) -> 0.19), the cross-validated
+    contour coverage 68.3 % within 0.04; writing it keeps the pooled and profile temperatures, and a pooled
+    refit keeps it."""
+    rng = np.random.default_rng(11)
+    sd = np.array([0.01, 0.008])
+    boxes = {}
+    for k in range(400):
+        truth = np.array([rng.uniform(0.2, 0.4), rng.uniform(0.7, 0.9)])
+        peak = truth + np.sqrt(3.0) * sd * rng.normal(size=2)
+        om, s8 = np.linspace(peak[0] - 8 * sd[0], peak[0] + 8 * sd[0], 11), np.linspace(
+            peak[1] - 8 * sd[1], peak[1] + 8 * sd[1], 11)
+        a, b = np.meshgrid(om, s8, indexing="ij")
+        ll = -0.5 * (((a - peak[0]) / sd[0]) ** 2 + ((b - peak[1]) / sd[1]) ** 2)
+        boxes[str(k)] = {"truth": truth.tolist(), "omega_m": om.tolist(), "sigma_8": s8.tolist(),
+                         "log_likelihood": ll.tolist()}
+    model = tmp_path / "model"
+    model.mkdir()
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"model": str(model), "points": 11, "coarse": 7, "boxes": boxes}))
+    (model / "model.json").write_text(json.dumps({"format": "lssviewer-model", "format_version": 2, "calibration": {
+        "temperature": 1.2, "profile_temperatures": {"omega_m": 1.5, "sigma_8": 0.9}}}))
+    assert refit_temperature.main(["--model", str(model), "--grid", str(path), "--splits", "100", "--write"]) == 0
+    cal = json.loads((model / "model.json").read_text())["calibration"]
+    assert cal["temperature"] == 1.2 and cal["profile_temperatures"] == {"omega_m": 1.5, "sigma_8": 0.9}
+    assert cal["grid_temperature"] == pytest.approx(3.0, abs=0.57)
+    g = cal["grid_calibration"]
+    assert g["n_boxes"] == 400 and g["truth_outside_grid"] == 0
+    assert g["cross_validation"]["coverage68"] == pytest.approx(0.683, abs=0.04)
+    # raw: P(3 chi2_2 / 2 <= 1.148) = 1 - exp(-1.148 / 3) = 0.318 (sd 0.023)
+    assert g["raw_coverage68"] == pytest.approx(0.318, abs=0.07)
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"coverage": {"points": 30, "n_noise": 16, "indices": list(range(20)), "per_box": {
+        f"deficit_nats_{p}": list(0.5 * rng.chisquare(1, 20)) for p in ("omega_m", "sigma_8")}}}))
+    assert refit_temperature.main(["--model", str(model), "--coverage", str(card), "--splits", "20", "--write"]) == 0
+    cal2 = json.loads((model / "model.json").read_text())["calibration"]
+    assert cal2["grid_temperature"] == cal["grid_temperature"] and cal2["temperature"] != 1.2
+    with pytest.raises(SystemExit):
+        refit_temperature.main(["--model", str(model)])

@@ -15,6 +15,14 @@ temperature (fitted on that parameter's deficits alone) and its cross-validated 
 (``per_parameter``); with ``--per-parameter`` they are also stored as ``profile_temperatures``, which 1-D
 profiles then use (``lssviewer scan --param omega_m|sigma_8``, the likelihood panel's profiles; 2-D grids keep the
 pooled temperature).
+
+    python tools/refit_temperature.py --model resources/models/default \
+        --grid benchmarks/results/bench_coverage_2d.json [--write]
+
+fits the temperature of 2-D grids instead (``calibration.grid_temperature``): the 68th percentile of the truth's
+2-D deficits (max log L - log L(truth) on each box's zoomed grid, :func:`truth_deficit_2d`) over 1.15, with its
+2-fold cross-validated 68 % / 95 % contour coverage; ``--write`` adds it to the model's calibration, keeping the
+pooled and profile temperatures (a pooled refit keeps a stored grid temperature too: different boxes).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from lssviewer.model.checkpoint import write_calibration
-from lssviewer.model.likelihood import MIN_DEFICITS, calibrate_temperature
+from lssviewer.model.likelihood import MIN_DEFICITS, _delta, calibrate_temperature, truth_deficit_2d
 from lssviewer.model.validation import PARAMS
 
 
@@ -50,15 +58,61 @@ def per_box(path: str, model: str) -> list[tuple[dict[str, list[float]], list[in
              {"points": cov["points"], "n_noise": cov["n_noise"]}) for cov, idx in runs]
 
 
+GRID_KEYS = ("grid_temperature", "grid_calibration")
+
+
+def grid_fit(path: str, model: str, splits: int) -> dict:
+    """calibration.grid_temperature and its provenance from a bench_coverage_2d.py result for ``model``."""
+    data = json.loads(Path(path).read_text())
+    if Path(data["model"]).resolve() != Path(model).resolve():
+        raise SystemExit(f"{path}: results of {data['model']}, not {model}")
+    boxes = data["boxes"]
+    d = np.array([truth_deficit_2d(b["omega_m"], b["sigma_8"], np.asarray(b["log_likelihood"]), b["truth"])
+                  for b in boxes.values()])
+    n = len(d)
+    t = calibrate_temperature(d, dof=2)
+    d68, d95 = _delta(0.6827, 2), _delta(0.95, 2)
+    rng = np.random.default_rng(0)
+    c68, c95, fits = [], [], []
+    for _ in range(splits):
+        perm = rng.permutation(n)
+        for fit, test in ((perm[: n // 2], perm[n // 2:]), (perm[n // 2:], perm[: n // 2])):
+            tf = calibrate_temperature(d[fit], dof=2)
+            fits.append(tf)
+            c68.append(np.mean(d[test] <= d68 * tf))
+            c95.append(np.mean(d[test] <= d95 * tf))
+    return {"grid_temperature": float(f"{t:.4g}"), "grid_calibration": {
+        "method": "68th percentile of the truth's 2-D deficits on zoomed grids / 1.15 (tools/refit_temperature.py "
+                  "--grid)", "source": path, "n_boxes": n, "points": data["points"], "coarse": data["coarse"],
+        "indices": [int(k) for k in boxes], "truth_outside_grid": int(np.sum(~np.isfinite(d))),
+        "raw_coverage68": round(float(np.mean(d <= d68)), 3), "raw_coverage95": round(float(np.mean(d <= d95)), 3),
+        "cross_validation": {"splits": splits, "half_sample_temperature_mean": round(float(np.mean(fits)), 3),
+                             "half_sample_temperature_sd": round(float(np.std(fits)), 3),
+                             "coverage68": round(float(np.mean(c68)), 3),
+                             "coverage95": round(float(np.mean(c95)), 3)}}}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
-    ap.add_argument("--coverage", nargs="+", required=True, help="model cards / bench_heldout_coverage results")
+    ap.add_argument("--coverage", nargs="+", help="model cards / bench_heldout_coverage results")
+    ap.add_argument("--grid", metavar="JSON", help="a bench_coverage_2d.py result: fit the 2-D grid temperature")
     ap.add_argument("--splits", type=int, default=2000)
     ap.add_argument("--write", action="store_true", help="store the calibration in the model's model.json")
     ap.add_argument("--per-parameter", action="store_true",
                     help="1-D profiles use each parameter's own temperature (stored as profile_temperatures)")
     args = ap.parse_args(argv)
+    if (args.coverage is None) == (args.grid is None):
+        raise SystemExit("give --coverage (pooled / profile temperatures) or --grid (2-D grid temperature)")
+    current = json.loads((Path(args.model) / "model.json").read_text()).get("calibration", {})
+    if args.grid:
+        grid = grid_fit(args.grid, args.model, args.splits)
+        print(json.dumps({**grid, "grid_calibration": {k: v for k, v in grid["grid_calibration"].items()
+                                                       if k != "indices"}}, indent=1))
+        if args.write:
+            write_calibration(args.model, {**current, **grid})
+            print(f"wrote grid_temperature = {grid['grid_temperature']} into {args.model}/model.json")
+        return 0
     deficits: dict[str, list[float]] = {p: [] for p in PARAMS}
     indices: list[int] = []
     settings = []
@@ -111,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         cal["profile_temperatures"] = {p: cal["per_parameter"][p]["temperature"] for p in PARAMS}
     print(json.dumps({k: v for k, v in cal.items() if k not in ("indices",)}, indent=1))
     if args.write:
-        write_calibration(args.model, cal)
+        write_calibration(args.model, {**cal, **{k: current[k] for k in GRID_KEYS if k in current}})
         own = cal.get("profile_temperatures")
         extra = f"; 1-D profiles: {', '.join(f'{p} {t}' for p, t in own.items())}" if own else ""
         print(f"wrote the calibration (T = {cal['temperature']}{extra}) into {args.model}/model.json")

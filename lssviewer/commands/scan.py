@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     # a calibrated model's intervals come from log L / T (a 1-D profile: its parameter's own T when fitted); the
     # printed log L stays the raw ELBO
     temperature = 1.0 if args.uncalibrated else (
-        model.temperature if args.param == "both" else model.profile_temperature(args.param))
+        model.grid_temperature_or_pooled() if args.param == "both" else model.profile_temperature(args.param))
     show = not args.json and sys.stderr.isatty()
     stages: list[dict] = []
     if args.param == "both":

@@ -97,6 +97,13 @@ def _default_loader(path: str | None, device: str | None) -> Any:
     return load_model(path=path, device=device)
 
 
+def grid_temperature(model: Any) -> float:
+    """The calibration temperature of a model's 2-D grids (its ``grid_temperature_or_pooled()``, else its
+    ``temperature``, else 1)."""
+    own = getattr(model, "grid_temperature_or_pooled", None)
+    return float(own()) if own is not None else float(getattr(model, "temperature", 1.0))
+
+
 def _default_summarize(values: np.ndarray, log_likelihood: np.ndarray, temperature: float = 1.0) -> dict | None:
     try:
         from lssviewer.model.likelihood import summarize_profile
@@ -436,7 +443,7 @@ class InferenceWorker(QtCore.QObject):
 
         p = req.params
         model = self._need_model()
-        t = float(getattr(model, "temperature", 1.0))
+        t = grid_temperature(model)
         meta: dict = {}
         stages: list[dict] = []
         points: list[dict] = []
@@ -471,8 +478,8 @@ class InferenceWorker(QtCore.QObject):
 
     def _scan_summary(self, model: Any, points: list[dict], meta: dict, complete: bool) -> dict | None:
         """MAP and intervals of a finished scan (None while incomplete); a calibrated model's summaries use
-        log L / T (the points keep the raw ELBO), a 1-D profile its parameter's own T when the calibration
-        has one."""
+        log L / T (the points keep the raw ELBO): a 1-D profile its parameter's own T when the calibration
+        has one, a 2-D grid :func:`grid_temperature`."""
         if not complete:
             return None
         axis = meta.get("axis")
@@ -486,7 +493,7 @@ class InferenceWorker(QtCore.QObject):
             if meta.get("mode") == "grid":
                 om, s8 = np.asarray(meta["omega_m"]), np.asarray(meta["sigma_8"])
                 # grid rows run over sigma_8 (slow) and omega_m (fast): L[i_s8, j_om] -> [j_om, i_s8]
-                return _default_summarize_2d(om, s8, logl.reshape(len(s8), len(om)).T, temperature)
+                return _default_summarize_2d(om, s8, logl.reshape(len(s8), len(om)).T, grid_temperature(model))
         except Exception as exc:  # noqa: BLE001 - the points are still worth showing
             return {"error": error_message(exc)}
         return None

@@ -85,7 +85,11 @@ class DiffusionModel:
         device: torch device string; card: model card dict; default_steps: sampler steps when None.
         temperature: likelihood calibration T (model.json ``calibration``; 1 when absent): posterior
             summaries use log L / T, i.e. intervals where log L >= max - T * chi2_ppf(p, dof) / 2
-            (:func:`lssviewer.model.likelihood.calibrate_temperature`); 2-D grids always use it.
+            (:func:`lssviewer.model.likelihood.calibrate_temperature`); 2-D grids use it unless the calibration has
+            a ``grid_temperature``.
+        grid_temperature: ``calibration.grid_temperature`` (None when absent): the T of 2-D grids, fitted on the
+            truth's 2-D deficits of held-out boxes (``tools/refit_temperature.py --grid``, from
+            ``benchmarks/bench_coverage_2d.py``); see :meth:`grid_temperature_or_pooled`.
         profile_temperatures: {param: T} (``calibration.profile_temperatures``; empty when absent): a 1-D
             profile over ``param`` uses its own T, fitted on that parameter's held-out deficits alone
             (``tools/refit_temperature.py --per-parameter``); see :meth:`profile_temperature`.
@@ -113,6 +117,11 @@ class DiffusionModel:
             for name, t in self.profile_temperatures.items():
                 if name not in ("omega_m", "sigma_8") or not (np.isfinite(t) and t > 0):
                     raise ValueError(f"calibration profile temperature {name}: {t}")
+            grid_t = calibration.get("grid_temperature")
+            self.grid_temperature = None if grid_t is None else float(grid_t)
+            if self.grid_temperature is not None and not (np.isfinite(self.grid_temperature)
+                                                          and self.grid_temperature > 0):
+                raise ValueError(f"calibration grid temperature {self.grid_temperature}")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FormatError(f"model.json lacks or garbles {exc}", path) from None
         self.meta = meta
@@ -140,10 +149,20 @@ class DiffusionModel:
         (``profile_temperatures``) when the calibration has one, else the pooled :attr:`temperature`.
 
         One pooled T cannot calibrate both parameters when one is over-confident and the other under-confident
-        (the built-in model: docs/model.md, "The shipped default model"); 2-D grids keep the pooled T, since a
-        joint tempering consistent with two marginal temperatures is not defined by them alone.
+        (the built-in model: docs/model.md, "The shipped default model"); 2-D grids use
+        :meth:`grid_temperature_or_pooled`.
         """
         return self.profile_temperatures.get(param, self.temperature)
+
+    def grid_temperature_or_pooled(self) -> float:
+        """Calibration temperature of a 2-D grid over (Omega_m, sigma_8): :attr:`grid_temperature` when the
+        calibration has one, else the pooled :attr:`temperature`.
+
+        A 1-D profile holds the other parameter at its true value; a 2-D grid lets the peak slide along the
+        Omega_m-sigma_8 degeneracy, where the built-in model is biased and far more over-confident than its
+        profiles show (docs/model.md, "2-D grids"), so it needs its own T, fitted on 2-D deficits.
+        """
+        return self.temperature if self.grid_temperature is None else self.grid_temperature
 
     def check_theta(self, omega_m: float, sigma_8: float, allow_extrapolation: bool = False) -> None:
         """ParameterError unless (omega_m, sigma_8) is finite and (unless allowed) inside the prior box."""

@@ -338,17 +338,21 @@ def truth_deficit(grid_values: Sequence[float], log_likelihood: Sequence[float],
     return max(top - float(f(truth)), 0.0)
 
 
-def calibrate_temperature(deficits: Sequence[float], level: float = LEVELS[0]) -> float:
-    """Temperature T that makes ``level`` of the profiles' intervals contain the truth.
+def calibrate_temperature(deficits: Sequence[float], level: float = LEVELS[0], dof: int = 1) -> float:
+    """Temperature T that makes ``level`` of the profiles' intervals (``dof`` = 2: 2-D contours) contain the truth.
 
-    ``deficits`` are :func:`truth_deficit` values of held-out boxes. T = quantile_level(deficits) /
-    (chi2_ppf(level, 1) / 2): with log L / T, exactly a fraction ``level`` of these boxes has the
-    truth inside its interval. T > 1 widens over-confident intervals, T < 1 narrows under-confident ones.
+    ``deficits`` are :func:`truth_deficit` (:func:`truth_deficit_2d`) values of held-out boxes; +inf (a truth
+    outside a zoomed grid) counts as beyond every contour. T = quantile_level(deficits) / (chi2_ppf(level, dof)
+    / 2): with log L / T, exactly a fraction ``level`` of these boxes has the truth inside its interval. T > 1
+    widens over-confident intervals, T < 1 narrows under-confident ones.
     """
     d = np.asarray(deficits, dtype=np.float64)
-    if d.ndim != 1 or len(d) < MIN_DEFICITS or not np.all(np.isfinite(d)):
-        raise ParameterError(f"calibration needs >= {MIN_DEFICITS} finite truth deficits")
-    return float(max(np.quantile(d, level), 1e-6) / _delta(level, 1))
+    if d.ndim != 1 or len(d) < MIN_DEFICITS or np.any(np.isnan(d)) or np.any(d < 0):
+        raise ParameterError(f"calibration needs >= {MIN_DEFICITS} truth deficits >= 0")
+    q = float(np.quantile(np.minimum(d, 1e300), level))
+    if not math.isfinite(q) or q > 1e299:
+        raise ParameterError(f"more than {1 - level:.0%} of the truths lie outside the scanned grids")
+    return float(max(q, 1e-6) / _delta(level, dof))
 
 
 def _check_temperature(temperature: float) -> float:

@@ -394,7 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cal = calibration(model, hdf5.read(args.heldout, cal_idx), args.points, args.n_noise, seed=1)
             cal.update(heldout_file=str(args.heldout), indices=cal_idx)
             model.temperature = cal["temperature"]
-            model.profile_temperatures = {}  # the fit here is pooled: stored profile temperatures are replaced
+            model.profile_temperatures = {}  # the fit here is pooled: stored profile / grid temperatures are replaced
+            model.grid_temperature = None
             card["calibration"] = cal
             if args.write_card and model.path is not None:
                 write_calibration(model.path, cal)

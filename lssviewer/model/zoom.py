@@ -238,7 +238,7 @@ def zoomed_grid_2d(model: DiffusionModel, catalog: HaloCatalog, points: int = 11
 
     Yields a :class:`GridStage` before each stage's points, then that stage's :class:`ScanPoint` s as they
     finish (indices into the stage's grid). ``temperatures``: the (Omega_m, sigma_8) temperatures the windows
-    are sized for (default: the model's pooled temperature for both); ``kwargs`` go to ``model.scan``. Every
+    are sized for (default: the model's 2-D grid temperature for both); ``kwargs`` go to ``model.scan``. Every
     stage uses the same ``seed`` (common random numbers within a stage).
     """
     if points < 3 or coarse < 3:
@@ -246,7 +246,8 @@ def zoomed_grid_2d(model: DiffusionModel, catalog: HaloCatalog, points: int = 11
     if max_zooms < 1:
         raise ParameterError(f"max_zooms must be >= 1, got {max_zooms}")
     if temperatures is None:
-        t = float(getattr(model, "temperature", 1.0))
+        own = getattr(model, "grid_temperature_or_pooled", None)
+        t = float(own()) if own is not None else float(getattr(model, "temperature", 1.0))
         temperatures = (t, t)
     bounds = np.asarray(model.prior.bounds(), dtype=np.float64)
     stage = GridStage(0, np.linspace(*bounds[0], coarse), np.linspace(*bounds[1], coarse), coarse_noise, "prior")
