@@ -152,4 +152,14 @@ def test_profile_summaries_use_the_parameters_own_temperature(qtbot, tmp_path):
     assert out3["meta"] == out3["stages"][-1] and len(out3["points"]) == 9
     with pytest.raises(ValueError):
         w.scan(cat, None)
+    # a fitted 2-D grid temperature replaces the pooled T for grids, not for profiles
+    write_calibration(model, {"temperature": 40.0, "profile_temperatures": {"omega_m": 3.0}, "grid_temperature": 6.0})
+    with qtbot.waitSignal(w.model_loaded, timeout=30_000):
+        w.load_model(str(model))
+    out4 = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, None, n_noise=2, seed=0, meta={},
+                                                              zoom={"points": 3, "coarse": 3})) if e[0] == "result")
+    assert out4["summary"]["temperature"] == 6.0
+    out5 = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, grid, n_noise=2, seed=0,
+                                                              meta={"axis": 0, "mode": "omega_m"})) if e[0] == "result")
+    assert out5["summary"]["temperature"] == 3.0
     assert w.shutdown(timeout=10)
