@@ -171,8 +171,13 @@ def test_refit_grid_temperature_from_zoomed_grids(tmp_path):
     path.write_text(json.dumps({"model": str(model), "points": 11, "coarse": 7, "boxes": boxes}))
     (model / "model.json").write_text(json.dumps({"format": "lssviewer-model", "format_version": 2, "calibration": {
         "temperature": 1.2, "profile_temperatures": {"omega_m": 1.5, "sigma_8": 0.9}}}))
+    (model / "card.json").write_text(json.dumps({"name": "m", "calibration": {"temperature": 1.2}}))
     assert refit_temperature.main(["--model", str(model), "--grid", str(path), "--splits", "100", "--write"]) == 0
     cal = json.loads((model / "model.json").read_text())["calibration"]
+    card = json.loads((model / "card.json").read_text())
+    assert card["calibration"]["grid_temperature"] == cal["grid_temperature"]
+    assert card["calibration"]["temperature"] == 1.2
+    assert card["coverage_2d"] == {"source": str(path)}
     assert cal["temperature"] == 1.2 and cal["profile_temperatures"] == {"omega_m": 1.5, "sigma_8": 0.9}
     assert cal["grid_temperature"] == pytest.approx(3.0, abs=0.57)
     g = cal["grid_calibration"]

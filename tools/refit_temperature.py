@@ -22,7 +22,8 @@ pooled temperature).
 fits the temperature of 2-D grids instead (``calibration.grid_temperature``): the 68th percentile of the truth's
 2-D deficits (max log L - log L(truth) on each box's zoomed grid, :func:`truth_deficit_2d`) over 1.15, with its
 2-fold cross-validated 68 % / 95 % contour coverage; ``--write`` adds it to the model's calibration, keeping the
-pooled and profile temperatures (a pooled refit keeps a stored grid temperature too: different boxes).
+pooled and profile temperatures (a pooled refit keeps a stored grid temperature too: different boxes), and to
+its card.json with the benchmark's analysis (``coverage_2d``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import chi2
 
-from lssviewer.model.checkpoint import write_calibration
+from lssviewer.model.checkpoint import write_calibration, write_card
 from lssviewer.model.likelihood import MIN_DEFICITS, _delta, calibrate_temperature, truth_deficit_2d
 from lssviewer.model.validation import PARAMS
 
@@ -112,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.write:
             write_calibration(args.model, {**current, **grid})
             print(f"wrote grid_temperature = {grid['grid_temperature']} into {args.model}/model.json")
+            card_path = Path(args.model) / "card.json"
+            if card_path.is_file():  # the card states what the app uses, and the 2-D measurement behind it
+                card = json.loads(card_path.read_text())
+                card["calibration"] = {**card.get("calibration", {}), **grid}
+                analysis = json.loads(Path(args.grid).read_text()).get("analysis")
+                card["coverage_2d"] = {"source": args.grid, **({"analysis": analysis} if analysis else {})}
+                write_card(args.model, card)
+                print(f"and into {card_path} (calibration, coverage_2d)")
         return 0
     deficits: dict[str, list[float]] = {p: [] for p in PARAMS}
     indices: list[int] = []
