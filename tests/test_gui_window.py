@@ -136,6 +136,7 @@ def test_scan_streams_points_and_summarises(qtbot, window):
     with panel.figure_lock:
         ax = panel.figure.axes[0]
         assert len(ax.lines) >= 2 and "MAP" in panel.message.text()
+    assert "given σ8 = 0.8 (its true value" in panel.message.text()
     assert not panel.view.pixmap().isNull()
 
 

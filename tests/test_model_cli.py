@@ -64,6 +64,9 @@ def test_train_sample_scan(workdir, capsys):
     assert res["truth"] == pytest.approx(truth.sigma_8) and res["fixed"]["omega_m"] == pytest.approx(truth.omega_m)
     lo, hi = res["interval68"]
     assert 0.6 <= lo <= res["map"] <= hi <= 1.0
+    assert main(["scan", str(workdir / "suite.h5"), "--index", "1", "--param", "sigma_8", "--points", "5",
+                 "--n-noise", "4", "--model", str(run)]) == 0
+    assert f"conditional on omega_m = {truth.omega_m:.4g}, its true value" in capsys.readouterr().out
 
     assert main(["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
                  "--model", str(run), "--json"]) == 0

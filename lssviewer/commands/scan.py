@@ -155,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
         c, d = result["interval95"]
         print(f"MAP {args.param}={result['map']:.4f}  68% [{a:.4f}, {b:.4f}]  95% [{c:.4f}, {d:.4f}]  "
               f"truth {result['truth']}")
+        (other, value), = result["fixed"].items()
+        where = "its true value" if truth is not None else "the prior centre: the catalog states no cosmology"
+        print(f"(conditional on {other} = {value:.4g}, {where}; --param both gives the joint constraint, whose "
+              "intervals are wider along the Omega_m-sigma_8 degeneracy)")
     if temperature != 1.0:
         print(f"(intervals from log L / {temperature:.3g}: the model's likelihood calibration; --uncalibrated for raw)")
         if cal_noise is not None and int(cal_noise) != args.n_noise:

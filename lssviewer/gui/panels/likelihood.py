@@ -268,6 +268,12 @@ class LikelihoodPanel(QtWidgets.QWidget):
             text += f"; MAP {name} = {float(s['map']):.4g}"
             if iv:
                 text += f", 68 % interval [{iv[0]:.4g}, {iv[1]:.4g}]"
+            axis = self.meta["axis"]
+            true_other = (self.meta.get("truth") or [None, None])[1 - axis]
+            known = true_other is not None and math.isclose(true_other, self.meta["fixed"][1 - axis])
+            text += (f" given {'σ8' if axis == 0 else 'Ωm'} = {self.meta['fixed'][1 - axis]:.4g} "
+                     f"({'its true value' if known else 'prior centre: truth unknown'}; the 2-D grid gives the joint "
+                     "constraint)")
         elif self.meta and self.meta.get("mode") == "grid" and s.get("map") is not None:
             text += f"; MAP Ωm = {float(s['map'][0]):.4g}, σ8 = {float(s['map'][1]):.4g}"
             for name, key in (("Ωm", "omega_m"), ("σ8", "sigma_8")):
