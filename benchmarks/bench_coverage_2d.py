@@ -43,6 +43,7 @@ from lssviewer.model.likelihood import (  # noqa: E402
     fine_grid_2d,
     grid_interpolant_2d,
     summarize_grid_2d,
+    truth_profile_deficits_2d,
 )
 from lssviewer.model.zoom import collect, zoomed_grid_2d  # noqa: E402
 
@@ -64,16 +65,8 @@ def deficit(box: dict, stretch: tuple[float, float] = (1.0, 1.0)) -> float:
 
 
 def profile_deficits(box: dict) -> np.ndarray:
-    """Per parameter, max - value at the truth of its profile likelihood over the other parameter (the 1-D
-    intervals of a 2-D grid, summarize_grid_2d's; raw nats; inf when the truth is outside the grid). The truth is in
-    the 68 % profile interval of log L / T iff this is <= 0.5 T (for a unimodal profile)."""
-    om, s8, ll = np.asarray(box["omega_m"]), np.asarray(box["sigma_8"]), np.asarray(box["log_likelihood"])
-    fo, fs, fine = fine_grid_2d(om, s8, ll)
-    out = []
-    for axis, (values, t) in enumerate(((fo, box["truth"][0]), (fs, box["truth"][1]))):
-        prof = fine.max(axis=1 - axis)
-        out.append(float(prof.max() - np.interp(t, values, prof)) if values[0] <= t <= values[-1] else np.inf)
-    return np.array(out)
+    """Per parameter, the truth's deficit in its profile likelihood over the other parameter (raw nats)."""
+    return truth_profile_deficits_2d(box["omega_m"], box["sigma_8"], np.asarray(box["log_likelihood"]), box["truth"])
 
 
 def map_errors(box: dict) -> np.ndarray:
@@ -106,21 +99,29 @@ def analyse(report: dict) -> dict:
         # a truth outside the last window (inf deficit) is a miss at any T (calibrate_temperature counts it as
         # beyond every contour). Fitted as the 68th percentile, the cross-validated 68 % contour coverage is ~68 %
         # by construction: its 95 % column and the profile intervals' coverage test the shape of the likelihood.
+        # three fits: the contours' T (2-D deficits), the profile intervals' T (both parameters' profile deficits
+        # pooled, 1 dof) and the larger of the two (both at least calibrated); each scored on the other half
+        fits = {"fitted_2d": lambda i: calibrate_temperature(raw[i], dof=2),
+                "fitted_profiles_2d": lambda i: calibrate_temperature(prof[i].ravel(), dof=1),
+                "fitted_max_2d": lambda i: max(calibrate_temperature(raw[i], dof=2),
+                                               calibrate_temperature(prof[i].ravel(), dof=1))}
         rng = np.random.default_rng(0)
-        cv: list[dict] = []
-        ts = []
+        cv: dict[str, list[dict]] = {k: [] for k in fits}
+        ts: dict[str, list[float]] = {k: [] for k in fits}
         for _ in range(2000):
             perm = rng.permutation(n)
             a, b = perm[: n // 2], perm[n // 2:]
             for fit, test in ((a, b), (b, a)):
-                t2 = calibrate_temperature(raw[fit], dof=2)
-                ts.append(t2)
-                cv.append(scores(raw[test], prof[test], t2))
-        variants["fitted_2d"] = {
-            "temperature": calibrate_temperature(raw, dof=2), "half_sample_temperature_sd": float(np.std(ts)),
-            "cross_validated": True, "coverage68": float(np.mean([c["coverage68"] for c in cv])),
-            "coverage95": float(np.mean([c["coverage95"] for c in cv])),
-            "profile68": {p: float(np.mean([c["profile68"][p] for c in cv])) for p in ("omega_m", "sigma_8")}}
+                for name, f in fits.items():
+                    t2 = f(fit)
+                    ts[name].append(t2)
+                    cv[name].append(scores(raw[test], prof[test], t2))
+        for name, f in fits.items():
+            variants[name] = {
+                "temperature": f(np.arange(n)), "half_sample_temperature_sd": float(np.std(ts[name])),
+                "cross_validated": True, "coverage68": float(np.mean([c["coverage68"] for c in cv[name]])),
+                "coverage95": float(np.mean([c["coverage95"] for c in cv[name]])),
+                "profile68": {p: float(np.mean([c["profile68"][p] for c in cv[name]])) for p in ("omega_m", "sigma_8")}}
     stages = [len(b["stages"]) for b in boxes if b.get("first_window") == "interpolant"]
     direct = np.array([b["elbo_at_map_and_truth"][0] - b["elbo_at_map_and_truth"][1] for b in boxes])
     ok = np.isfinite(raw)

@@ -149,10 +149,11 @@ def test_probe_steps_sizes_the_run_to_the_budget(tmp_path):
 
 def test_refit_grid_temperature_from_zoomed_grids(tmp_path):
     """400 boxes whose 2-D log L is an exact Gaussian with its peak scattered sqrt(3) times wider than its own
-    width (truth deficit = 3 chi2_2 / 2): the grid temperature is 3 within 3 sd of its sampling error (the
-    68.3th percentile of 400 exponential deficits: relative sd 9 % / sqrt(2) -> 0.19), the cross-validated
-    contour coverage 68.3 % within 0.04; writing it keeps the pooled and profile temperatures, and a pooled
-    refit keeps it."""
+    width in both (independent) parameters: truth deficit 3 chi2_2 / 2 in 2-D and 3 chi2_1 / 2 in each profile,
+    so both fits (contours, profile intervals) and the grid temperature (their maximum) are 3, within 3 sd of the
+    sampling error (the 68.3th percentile of 400 exponential deficits: relative sd 9 % / sqrt(2) -> 0.19); the
+    cross-validated coverage of contours and profile intervals is 68.3 % within 0.04 (~2 sd of 200-box halves);
+    writing it keeps the pooled and profile temperatures, and a pooled refit keeps it."""
     rng = np.random.default_rng(11)
     sd = np.array([0.01, 0.008])
     boxes = {}
@@ -182,7 +183,12 @@ def test_refit_grid_temperature_from_zoomed_grids(tmp_path):
     assert cal["grid_temperature"] == pytest.approx(3.0, abs=0.57)
     g = cal["grid_calibration"]
     assert g["n_boxes"] == 400 and g["truth_outside_grid"] == 0
+    assert g["contour_temperature"] == pytest.approx(3.0, abs=0.57) and g["profile_temperature"] == pytest.approx(
+        3.0, abs=0.57)
+    assert cal["grid_temperature"] == pytest.approx(max(g["contour_temperature"], g["profile_temperature"]), rel=1e-3)
     assert g["cross_validation"]["coverage68"] == pytest.approx(0.683, abs=0.04)
+    for p in ("omega_m", "sigma_8"):
+        assert g["cross_validation"]["profile_coverage68"][p] == pytest.approx(0.683, abs=0.04)
     # raw: P(3 chi2_2 / 2 <= 1.148) = 1 - exp(-1.148 / 3) = 0.318 (sd 0.023)
     assert g["raw_coverage68"] == pytest.approx(0.318, abs=0.07)
     card = tmp_path / "card.json"

@@ -409,6 +409,25 @@ def truth_deficit_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_lik
     return max(float(fine.max()) - float(f(truth[0], truth[1])[0, 0]), 0.0)
 
 
+def truth_profile_deficits_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
+                              truth: Sequence[float]) -> np.ndarray:
+    """(2,): for Omega_m and sigma_8, max - value at the truth of the profile likelihood over the other parameter
+    (the 1-D intervals of a 2-D grid, as :func:`summarize_grid_2d` makes them), on the same interpolant (nats; inf
+    for a truth outside the grid's range). The truth is in the p interval iff this is <= chi2_ppf(p, 1) / 2."""
+    om = np.asarray(omega_m, dtype=np.float64)
+    s8 = np.asarray(sigma_8, dtype=np.float64)
+    ll = np.asarray(log_likelihood, dtype=np.float64)
+    if ll.shape != (len(om), len(s8)) or not np.all(np.isfinite(ll)):
+        raise ParameterError(f"log-likelihood grid of shape {ll.shape} with non-finite values or not "
+                             f"{(len(om), len(s8))}")
+    fo, fs, fine = fine_grid_2d(om, s8, ll)
+    out = []
+    for axis, (values, t) in enumerate(((fo, truth[0]), (fs, truth[1]))):
+        prof = fine.max(axis=1 - axis)
+        out.append(float(prof.max() - np.interp(t, values, prof)) if values[0] <= t <= values[-1] else math.inf)
+    return np.array(out)
+
+
 def summarize_grid_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
                       levels: Sequence[float] = LEVELS, temperature: float = 1.0) -> dict[str, Any]:
     """Summary of a 2-D grid log L[i, j] (omega_m[i], sigma_8[j]) under a uniform prior.
