@@ -107,7 +107,7 @@ def test_train_sample_scan(workdir, capsys):
     assert both["levels"]["68"] == pytest.approx(top - 40.0 * 1.1479, abs=0.05)
     assert main([*scan, "--uncalibrated"]) == 0
     assert json.loads(capsys.readouterr().out)["interval68"] == raw["interval68"]
-    # a parameter's own temperature, when fitted, serves its 1-D profiles; 2-D grids keep the pooled T
+    # a parameter's own temperature, when fitted, serves its 1-D profiles; 2-D grids keep the pooled T (no grid T)
     write_calibration(run, {"temperature": 40.0, "profile_temperatures": {"sigma_8": 1.0, "omega_m": 9.0}})
     assert load_model(run).profile_temperature("sigma_8") == 1.0 and load_model(run).temperature == 40.0
     assert main(scan) == 0

@@ -13,8 +13,8 @@ of the refitted procedure is estimated by 2-fold cross-validation (random halves
 printed, and stored with the calibration. ``--write`` stores it in the model's model.json. Each parameter's own
 temperature (fitted on that parameter's deficits alone) and its cross-validated coverage are reported beside it
 (``per_parameter``); with ``--per-parameter`` they are also stored as ``profile_temperatures``, which 1-D
-profiles then use (``lssviewer scan --param omega_m|sigma_8``, the likelihood panel's profiles; 2-D grids keep the
-pooled temperature).
+profiles then use (``lssviewer scan --param omega_m|sigma_8``, the likelihood panel's profiles; 2-D grids use the
+grid temperature, below, or else the pooled one).
 
     python tools/refit_temperature.py --model resources/models/default \
         --grid benchmarks/results/bench_coverage_2d.json [--write]
