@@ -7,12 +7,16 @@
 The boxes: the model's validation boxes that its temperature was not fitted on and that early stopping did not
 see (``bench_heldout_coverage.common_heldout``). Each box is scanned as ``lssviewer scan --param both`` does
 (coarse 7 x 7 grid over the prior with 4 noise draws, then zoom windows with ``--points`` per axis and 16 draws,
-sized for the model's pooled temperature); the last stage's grid is stored per box. The table gives, for several
-ways of tempering the 2-D likelihood, the fraction of boxes whose truth lies inside the 68 % / 95 % contour
-(Delta log L = 1.15 / 3.00 on the tempered surface) and inside the 68 % intervals of the two profile likelihoods
-(maximum over the other parameter, Delta = 0.5 T) the panel shows, and the 2-D MAP's errors:
+sized for the model's pooled temperature, stored as ``window_temperature``: a resumed run keeps it); the last
+stage's grid is stored per box. The first 8 boxes of the stored run were scanned with an earlier first window (a
+quadratic fit to the coarse grid; ``first_window`` absent); the rest with the coarse grid's interpolant. The
+table gives, for several ways of tempering the 2-D likelihood, the fraction of boxes whose truth lies inside the
+68 % / 95 % contour (Delta log L = 1.15 / 3.00 on the tempered surface) and inside the 68 % / 95 % intervals of
+the two profile likelihoods (maximum over the other parameter, Delta = 0.5 T) the panel shows, and the 2-D MAP's
+errors:
 
-* ``raw``: log L; ``pooled``: log L / T with the model's pooled temperature (what 2-D grids use);
+* ``raw``: log L; ``pooled``: log L / T with the model's pooled temperature (what 2-D grids used before
+  ``calibration.grid_temperature``);
 * ``fitted_2d``: log L / T2, T2 fitted on the boxes' own 2-D truth deficits (68th percentile / 1.15, as
   ``tools/refit_temperature.py --grid``), scored by 2-fold cross-validation (random halves, 2,000 splits);
 * ``stretch``: the per-parameter profile temperatures applied as a stretch of the surface about its MAP,
@@ -85,10 +89,14 @@ def analyse(report: dict) -> dict:
     d1 = _delta(LEVELS[0], 1)
     variants: dict[str, dict] = {}
 
+    d1_95 = _delta(LEVELS[1], 1)
+
     def scores(d2: np.ndarray, dp: np.ndarray, t: float) -> dict:
         return {"coverage68": float(np.mean(d2 <= D68 * t)), "coverage95": float(np.mean(d2 <= D95 * t)),
                 "profile68": {"omega_m": float(np.mean(dp[:, 0] <= d1 * t)),
-                              "sigma_8": float(np.mean(dp[:, 1] <= d1 * t))}}
+                              "sigma_8": float(np.mean(dp[:, 1] <= d1 * t))},
+                "profile95": {"omega_m": float(np.mean(dp[:, 0] <= d1_95 * t)),
+                              "sigma_8": float(np.mean(dp[:, 1] <= d1_95 * t))}}
 
     for name, t in (("raw", 1.0), ("pooled", t_pool)):
         variants[name] = {"temperature": t, **scores(raw, prof, t)}
@@ -100,7 +108,7 @@ def analyse(report: dict) -> dict:
         # beyond every contour). Fitted as the 68th percentile, the cross-validated 68 % contour coverage is ~68 %
         # by construction: its 95 % column and the profile intervals' coverage test the shape of the likelihood.
         # three fits: the contours' T (2-D deficits), the profile intervals' T (both parameters' profile deficits
-        # pooled, 1 dof) and the larger of the two (both at least calibrated); each scored on the other half
+        # pooled, 1 dof) and the larger of the two (refit_temperature --grid's); each scored on the other half
         fits = {"fitted_2d": lambda i: calibrate_temperature(raw[i], dof=2),
                 "fitted_profiles_2d": lambda i: calibrate_temperature(prof[i].ravel(), dof=1),
                 "fitted_max_2d": lambda i: max(calibrate_temperature(raw[i], dof=2),
@@ -121,7 +129,8 @@ def analyse(report: dict) -> dict:
                 "temperature": f(np.arange(n)), "half_sample_temperature_sd": float(np.std(ts[name])),
                 "cross_validated": True, "coverage68": float(np.mean([c["coverage68"] for c in cv[name]])),
                 "coverage95": float(np.mean([c["coverage95"] for c in cv[name]])),
-                "profile68": {p: float(np.mean([c["profile68"][p] for c in cv[name]])) for p in ("omega_m", "sigma_8")}}
+                **{f"profile{q}": {p: float(np.mean([c[f"profile{q}"][p] for c in cv[name]]))
+                                   for p in ("omega_m", "sigma_8")} for q in (68, 95)}}
     stages = [len(b["stages"]) for b in boxes if b.get("first_window") == "interpolant"]
     direct = np.array([b["elbo_at_map_and_truth"][0] - b["elbo_at_map_and_truth"][1] for b in boxes])
     ok = np.isfinite(raw)
@@ -153,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.model)
     report = json.loads(out.read_text()) if out.exists() else {
         "model": args.model, "suite": args.suite, "points": args.points, "coarse": args.coarse,
-        "temperature": float(model.temperature),
+        "temperature": float(model.temperature), "window_temperature": float(model.temperature),
         "profile_temperatures": [float(model.profile_temperature(p)) for p in ("omega_m", "sigma_8")],
         "boxes": {}}
     if not args.analyse:
@@ -165,9 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         for k, i in enumerate(todo):
             (cat,) = hdf5.read(args.suite, [i])
             t0 = time.perf_counter()
-            stages = collect(zoomed_grid_2d(model, cat, points=report["points"], coarse=report["coarse"]))
+            tw = float(report.get("window_temperature", report["temperature"]))
+            stages = collect(zoomed_grid_2d(model, cat, points=report["points"], coarse=report["coarse"],
+                                            temperatures=(tw, tw)))
             last = stages[-1]
-            t = (report["temperature"],) * 2
+            t = (tw, tw)
             # the ELBO itself (same seed and draws as the last stage) at the interpolated MAP and at the truth: their
             # difference is a lower bound on the truth's deficit that does not depend on the interpolation
             summ = summarize_grid_2d(last["omega_m"], last["sigma_8"], last["log_likelihood"])

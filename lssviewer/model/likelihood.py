@@ -349,9 +349,12 @@ def calibrate_temperature(deficits: Sequence[float], level: float = LEVELS[0], d
     d = np.asarray(deficits, dtype=np.float64)
     if d.ndim != 1 or len(d) < MIN_DEFICITS or np.any(np.isnan(d)) or np.any(d < 0):
         raise ParameterError(f"calibration needs >= {MIN_DEFICITS} truth deficits >= 0")
-    q = float(np.quantile(np.minimum(d, 1e300), level))
-    if not math.isfinite(q) or q > 1e299:
-        raise ParameterError(f"more than {1 - level:.0%} of the truths lie outside the scanned grids")
+    if np.all(np.isfinite(d)):
+        q = float(np.quantile(d, level))
+    else:  # no interpolation toward an infinite deficit: the smallest deficit with a fraction >= level below it
+        q = float(np.quantile(d, level, method="inverted_cdf"))
+        if not math.isfinite(q):
+            raise ParameterError(f"more than {1 - level:.0%} of the truths lie outside the scanned grids")
     return float(max(q, 1e-6) / _delta(level, dof))
 
 
@@ -423,8 +426,8 @@ def truth_profile_deficits_2d(omega_m: Sequence[float], sigma_8: Sequence[float]
     fo, fs, fine = fine_grid_2d(om, s8, ll)
     out = []
     for axis, (values, t) in enumerate(((fo, truth[0]), (fs, truth[1]))):
-        prof = fine.max(axis=1 - axis)
-        out.append(float(prof.max() - np.interp(t, values, prof)) if values[0] <= t <= values[-1] else math.inf)
+        prof = fine.max(axis=1 - axis)  # as summarize_grid_2d: its profile, through truth_deficit's spline
+        out.append(truth_deficit(values, prof, t) if values[0] <= t <= values[-1] else math.inf)
     return np.array(out)
 
 

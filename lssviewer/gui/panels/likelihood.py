@@ -270,9 +270,11 @@ class LikelihoodPanel(QtWidgets.QWidget):
                 text += f", 68 % interval [{iv[0]:.4g}, {iv[1]:.4g}]"
             axis = self.meta["axis"]
             true_other = (self.meta.get("truth") or [None, None])[1 - axis]
-            known = true_other is not None and math.isclose(true_other, self.meta["fixed"][1 - axis])
-            text += (f" given {'σ8' if axis == 0 else 'Ωm'} = {self.meta['fixed'][1 - axis]:.4g} "
-                     f"({'its true value' if known else 'prior centre: truth unknown'}; the 2-D grid gives the joint "
+            fixed = (self.meta.get("fixed") or [math.nan, math.nan])[1 - axis]
+            why = ("its true value" if true_other is not None and math.isclose(true_other, fixed) else
+                   "prior centre: truth unknown" if true_other is None else
+                   "prior centre: its truth is outside the prior")
+            text += (f" given {'σ8' if axis == 0 else 'Ωm'} = {fixed:.4g} ({why}; the 2-D grid gives the joint "
                      "constraint)")
         elif self.meta and self.meta.get("mode") == "grid" and s.get("map") is not None:
             text += f"; MAP Ωm = {float(s['map'][0]):.4g}, σ8 = {float(s['map'][1]):.4g}"
