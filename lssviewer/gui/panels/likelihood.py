@@ -443,6 +443,10 @@ class LikelihoodPanel(QtWidgets.QWidget):
                     cx, cy, cz = om, s8, img
                 cs = ax.contour(cx, cy, cz, levels=lv, colors="w", linewidths=1, linestyles=["--", "-"])
                 self._data_artists.append(cs)
+                # legend entries for the two contours (white lines: drawn grey in the legend box)
+                for style, name in (("-", "68 %"), ("--", "95 %")):
+                    (proxy,) = ax.plot([], [], color="0.4", lw=1, ls=style, label=name)
+                    self._data_artists.append(proxy)
         elif finite.any():
             i, j = np.unravel_index(np.nanargmax(img), img.shape)
             (mark,) = ax.plot(om[j], s8[i], "o", mfc="none", mec="C3", ms=10, mew=2, label="highest so far")
