@@ -45,8 +45,8 @@ from lssviewer.model.likelihood import (  # noqa: E402
     _delta,
     calibrate_temperature,
     fine_grid_2d,
-    grid_interpolant_2d,
     summarize_grid_2d,
+    truth_deficit_2d,
     truth_profile_deficits_2d,
 )
 from lssviewer.model.zoom import collect, zoomed_grid_2d  # noqa: E402
@@ -56,16 +56,16 @@ D68, D95 = _delta(LEVELS[0], 2), _delta(LEVELS[1], 2)
 
 
 def deficit(box: dict, stretch: tuple[float, float] = (1.0, 1.0)) -> float:
-    """max log L - log L(truth) on the box's last grid (interpolated), after a stretch of sqrt(T) per axis about
-    the MAP; inf when the (stretched) truth falls outside the grid."""
+    """max log L - log L(truth) on the box's last grid (interpolated, :func:`truth_deficit_2d`), after a stretch of
+    sqrt(T) per axis about the MAP; inf when the (stretched) truth falls outside the grid."""
     om, s8, ll = np.asarray(box["omega_m"]), np.asarray(box["sigma_8"]), np.asarray(box["log_likelihood"])
-    fo, fs, fine = fine_grid_2d(om, s8, ll)
-    i, j = np.unravel_index(int(np.argmax(fine)), fine.shape)
-    peak = np.array([fo[i], fs[j]])
-    at = peak + (np.asarray(box["truth"]) - peak) / np.sqrt(np.asarray(stretch))
-    if not (om[0] <= at[0] <= om[-1] and s8[0] <= at[1] <= s8[-1]):
-        return float("inf")
-    return max(float(fine[i, j]) - float(grid_interpolant_2d(om, s8, ll)(at[0], at[1])[0, 0]), 0.0)
+    at = np.asarray(box["truth"], dtype=np.float64)
+    if tuple(stretch) != (1.0, 1.0):  # the stretched surface at the truth = the surface at the mapped truth
+        fo, fs, fine = fine_grid_2d(om, s8, ll)
+        i, j = np.unravel_index(int(np.argmax(fine)), fine.shape)
+        peak = np.array([fo[i], fs[j]])
+        at = peak + (at - peak) / np.sqrt(np.asarray(stretch))
+    return truth_deficit_2d(om, s8, ll, at)
 
 
 def profile_deficits(box: dict) -> np.ndarray:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from lssviewer.errors import LssviewerError, ParameterError
     from lssviewer.model import load_model
     from lssviewer.model.likelihood import grid_2d_axes, profile_grid, summarize_grid_2d, summarize_profile
-    from lssviewer.model.zoom import CUT, GridStage, assess, zoomed_grid_2d
+    from lssviewer.model.zoom import CUT, GridStage, assess, collect, zoomed_grid_2d
 
     torch.set_flush_denormal(True)
     catalogs = io.load(args.file)
@@ -69,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
     temperature = 1.0 if args.uncalibrated else (
         model.grid_temperature_or_pooled() if args.param == "both" else model.profile_temperature(args.param))
     show = not args.json and sys.stderr.isatty()
-    stages: list[dict] = []
     if args.param == "both":
         points = args.points or 15
         if points < 3 or args.coarse < 3:
@@ -80,19 +79,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             events = zoomed_grid_2d(model, catalog, points=points, coarse=args.coarse, n_noise=args.n_noise,
                                     seed=args.seed, temperatures=(temperature, temperature))
-        for ev in events:
-            if isinstance(ev, GridStage):
-                stages.append({"stage": ev.stage, "reason": ev.reason, "n_noise": ev.n_noise, "omega_m": ev.omega_m,
-                               "sigma_8": ev.sigma_8, "log_likelihood": np.full(ev.shape, np.nan),
-                               "stderr": np.full(ev.shape, np.nan), "done": 0})
-                continue
-            st = stages[-1]
-            ij = divmod(ev.index, len(st["sigma_8"]))
-            st["log_likelihood"][ij], st["stderr"][ij] = ev.log_likelihood, ev.stderr
-            st["done"] += 1
+
+        def progress(st: dict) -> None:
             if show:
                 print(f"\rstage {st['stage']} ({st['reason']}): {st['done']}/{st['log_likelihood'].size} grid points"
                       "\x1b[K", end="", file=sys.stderr, flush=True)
+
+        stages = collect(events, progress)
         last = stages[-1]
         om, s8, ll2, err2 = last["omega_m"], last["sigma_8"], last["log_likelihood"], last["stderr"]
     else:

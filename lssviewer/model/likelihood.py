@@ -385,6 +385,19 @@ def grid_interpolant_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_
     return lambda a, b: spline(np.atleast_1d(a), np.atleast_1d(b), grid=True)
 
 
+def _grid_arrays(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(omega_m, sigma_8, log L) as float arrays; ParameterError unless log L is a finite (P1, P2) grid, P >= 2."""
+    om = np.asarray(omega_m, dtype=np.float64)
+    s8 = np.asarray(sigma_8, dtype=np.float64)
+    ll = np.asarray(log_likelihood, dtype=np.float64)
+    if ll.shape != (len(om), len(s8)) or len(om) < 2 or len(s8) < 2:
+        raise ParameterError(f"log_likelihood has shape {ll.shape}, expected {(len(om), len(s8))} (>= 2 x 2)")
+    if not np.all(np.isfinite(ll)):
+        raise ParameterError("log-likelihood grid has non-finite values")
+    return om, s8, ll
+
+
 def fine_grid_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
                  points: int = 201) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(omega_m, sigma_8, log L) of :func:`grid_interpolant_2d` on a ``points`` x ``points`` grid spanning the
@@ -399,17 +412,12 @@ def truth_deficit_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_lik
                      truth: Sequence[float]) -> float:
     """max log L - log L(truth) of a 2-D grid on the interpolant :func:`summarize_grid_2d` uses (nats); inf
     when the truth lies outside the grid. The truth is inside the p contour iff this is <= chi2_ppf(p, 2) / 2."""
-    om = np.asarray(omega_m, dtype=np.float64)
-    s8 = np.asarray(sigma_8, dtype=np.float64)
-    ll = np.asarray(log_likelihood, dtype=np.float64)
-    if ll.shape != (len(om), len(s8)) or not np.all(np.isfinite(ll)):
-        raise ParameterError(f"log-likelihood grid of shape {ll.shape} with non-finite values or not "
-                             f"{(len(om), len(s8))}")
+    om, s8, ll = _grid_arrays(omega_m, sigma_8, log_likelihood)
     if not (om[0] <= truth[0] <= om[-1] and s8[0] <= truth[1] <= s8[-1]):
         return math.inf
-    _, _, fine = fine_grid_2d(om, s8, log_likelihood)
-    f = grid_interpolant_2d(om, s8, log_likelihood)
-    return max(float(fine.max()) - float(f(truth[0], truth[1])[0, 0]), 0.0)
+    f = grid_interpolant_2d(om, s8, ll)
+    top = float(f(np.linspace(om[0], om[-1], 201), np.linspace(s8[0], s8[-1], 201)).max())  # fine_grid_2d's
+    return max(top - float(f(truth[0], truth[1])[0, 0]), 0.0)
 
 
 def truth_profile_deficits_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
@@ -417,12 +425,7 @@ def truth_profile_deficits_2d(omega_m: Sequence[float], sigma_8: Sequence[float]
     """(2,): for Omega_m and sigma_8, max - value at the truth of the profile likelihood over the other parameter
     (the 1-D intervals of a 2-D grid, as :func:`summarize_grid_2d` makes them), on the same interpolant (nats; inf
     for a truth outside the grid's range). The truth is in the p interval iff this is <= chi2_ppf(p, 1) / 2."""
-    om = np.asarray(omega_m, dtype=np.float64)
-    s8 = np.asarray(sigma_8, dtype=np.float64)
-    ll = np.asarray(log_likelihood, dtype=np.float64)
-    if ll.shape != (len(om), len(s8)) or not np.all(np.isfinite(ll)):
-        raise ParameterError(f"log-likelihood grid of shape {ll.shape} with non-finite values or not "
-                             f"{(len(om), len(s8))}")
+    om, s8, ll = _grid_arrays(omega_m, sigma_8, log_likelihood)
     fo, fs, fine = fine_grid_2d(om, s8, ll)
     out = []
     for axis, (values, t) in enumerate(((fo, truth[0]), (fs, truth[1]))):
@@ -441,15 +444,8 @@ def summarize_grid_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_li
     and for each parameter the summary of its profile likelihood (maximum over the other parameter; 1-dof
     thresholds) and of its marginal posterior, all from log L / T (``temperature``).
     """
-    om = np.asarray(omega_m, dtype=np.float64)
-    s8 = np.asarray(sigma_8, dtype=np.float64)
     t = _check_temperature(temperature)
-    raw = np.asarray(log_likelihood, dtype=np.float64)
-    if raw.shape != (len(om), len(s8)) or len(om) < 2 or len(s8) < 2:
-        raise ParameterError(f"log_likelihood has shape {raw.shape}, expected {(len(om), len(s8))} (>= 2 x 2)")
-    if not np.all(np.isfinite(raw)):
-        raise ParameterError("log-likelihood grid has non-finite values")
-    om, s8, ll = fine_grid_2d(om, s8, raw)
+    om, s8, ll = fine_grid_2d(*_grid_arrays(omega_m, sigma_8, log_likelihood))
     ll = ll / t
     i, j = np.unravel_index(int(np.argmax(ll)), ll.shape)
     top = float(ll[i, j])

@@ -92,6 +92,11 @@ def _check_finite(ll: np.ndarray) -> None:
                              "zoom window")
 
 
+def _steps(om: np.ndarray, s8: np.ndarray) -> np.ndarray:
+    """Grid steps (omega_m, sigma_8) of a uniform rectilinear grid."""
+    return np.array([np.ptp(om) / (len(om) - 1), np.ptp(s8) / (len(s8) - 1)])
+
+
 def _block(n: int, i: int, half: int = 1) -> slice:
     """Indices i-half..i+half of an axis of n nodes, shifted inward at the ends."""
     lo = min(max(i - half, 0), max(n - 2 * half - 1, 0))
@@ -119,7 +124,7 @@ def quadratic_fit(omega_m: Sequence[float], sigma_8: Sequence[float], log_likeli
         use |= ll >= ll.max() - max_deficit
     ii, jj = np.nonzero(use)
     # coordinates in grid steps around the best node (well conditioned)
-    d1, d2 = np.ptp(om) / (len(om) - 1), np.ptp(s8) / (len(s8) - 1)
+    d1, d2 = _steps(om, s8)
     u, v = (om[ii] - om[i]) / d1, (s8[jj] - s8[j]) / d2
     design = np.column_stack([np.ones_like(u), u, v, 0.5 * u * u, u * v, 0.5 * v * v])
     coef, *_ = np.linalg.lstsq(design, ll[ii, jj] - ll.max(), rcond=None)
@@ -161,8 +166,9 @@ def window(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: n
     ii, jj = np.nonzero((fine.max() - fine) / max(temperatures) < EDGE_DEFICIT)
     lo = np.array([fo[ii].min(), fs[jj].min()])
     hi = np.array([fo[ii].max(), fs[jj].max()])
-    fit = None if np.all(hi - lo >= steps) else quadratic_fit(om, s8, ll, max_deficit=12.0 * max(temperatures))
-    if np.all(hi - lo >= steps):
+    resolved = bool(np.all(hi - lo >= steps))
+    fit = None if resolved else quadratic_fit(om, s8, ll, max_deficit=12.0 * max(temperatures))
+    if resolved:
         pad = PAD_FIRST * (hi - lo)
         lo, hi = lo - pad, hi + pad
     elif fit is not None:
@@ -181,10 +187,6 @@ def window(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: n
     lo = np.maximum(mid - need / 2, bounds[:, 0])
     hi = np.minimum(mid + need / 2, bounds[:, 1])
     return np.column_stack([lo, hi])
-
-
-def _steps(om: np.ndarray, s8: np.ndarray) -> np.ndarray:
-    return np.array([np.ptp(om) / (len(om) - 1), np.ptp(s8) / (len(s8) - 1)])
 
 
 def refine(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray, bounds: np.ndarray,
@@ -270,17 +272,22 @@ def zoomed_grid_2d(model: DiffusionModel, catalog: HaloCatalog, points: int = 11
         stage = GridStage(k + 1, np.linspace(*win[0], points), np.linspace(*win[1], points), n_noise, reason)
 
 
-def collect(events: Iterator[GridStage | ScanPoint]) -> list[dict[str, Any]]:
+def collect(events: Iterator[GridStage | ScanPoint],
+            on_point: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run a :func:`zoomed_grid_2d` scan to the end: per stage, its axes, noise draws, reason and
-    ``log_likelihood`` / ``stderr`` arrays (omega_m index first)."""
+    ``log_likelihood`` / ``stderr`` arrays (omega_m index first), and ``done`` (points finished). ``on_point``
+    gets the current stage's dict after each point (e.g. to show progress)."""
     stages: list[dict[str, Any]] = []
     for ev in events:
         if isinstance(ev, GridStage):
             stages.append({"stage": ev.stage, "omega_m": ev.omega_m, "sigma_8": ev.sigma_8, "n_noise": ev.n_noise,
                            "reason": ev.reason, "log_likelihood": np.full(ev.shape, np.nan),
-                           "stderr": np.full(ev.shape, np.nan)})
+                           "stderr": np.full(ev.shape, np.nan), "done": 0})
         else:
             st = stages[-1]
             ij = divmod(ev.index, len(st["sigma_8"]))
             st["log_likelihood"][ij], st["stderr"][ij] = ev.log_likelihood, ev.stderr
+            st["done"] += 1
+            if on_point is not None:
+                on_point(st)
     return stages
