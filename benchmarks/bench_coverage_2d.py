@@ -42,10 +42,12 @@ from lssviewer.io.atomic import atomic_path  # noqa: E402
 from lssviewer.model import load_model  # noqa: E402
 from lssviewer.model.likelihood import (  # noqa: E402
     LEVELS,
+    Tempering,
     _delta,
     calibrate_temperature,
     fine_grid_2d,
     summarize_grid_2d,
+    tempered_grid_2d,
     truth_deficit_2d,
     truth_profile_deficits_2d,
 )
@@ -131,6 +133,22 @@ def analyse(report: dict) -> dict:
                 "coverage95": float(np.mean([c["coverage95"] for c in cv[name]])),
                 **{f"profile{q}": {p: float(np.mean([c[f"profile{q}"][p] for c in cv[name]]))
                                    for p in ("omega_m", "sigma_8")} for q in (68, 95)}}
+    if all("box_log_likelihood" in b for b in boxes):
+        # tempering the network's term alone (not cross-validated here: tools/refit_temperature.py --grid
+        # --network fits T_net); at the T_net the windows were sized for, and the box statistics' term alone
+        t_w = report.get("window_network_temperature")
+        for name, t_net in (("network_window", t_w), ("box_only", 1e9)):
+            if t_net is None:
+                continue
+            tempered = [dict(b, log_likelihood=tempered_grid_2d(b["omega_m"], b["sigma_8"], b["log_likelihood"],
+                                                                Tempering(network=t_net), b["box_log_likelihood"]))
+                        for b in boxes]
+            e = np.array([map_errors(b) for b in tempered])
+            variants[name] = {"network_temperature": t_net,
+                              **scores(np.array([deficit(b) for b in tempered]),
+                                       np.array([profile_deficits(b) for b in tempered]), 1.0),
+                              "map_abs_error_median": {"omega_m": float(np.median(np.abs(e[:, 0]))),
+                                                       "sigma_8": float(np.median(np.abs(e[:, 1])))}}
     stages = [len(b["stages"]) for b in boxes if b.get("first_window") == "interpolant"]
     direct = np.array([b["elbo_at_map_and_truth"][0] - b["elbo_at_map_and_truth"][1] for b in boxes])
     ok = np.isfinite(raw)
@@ -156,15 +174,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points", type=int, default=11)
     ap.add_argument("--coarse", type=int, default=7)
     ap.add_argument("--analyse", action="store_true", help="only print the table of the stored grids")
+    ap.add_argument("--network-temperature", type=float, default=None,
+                    help="size the windows for box + network / T (lssviewer.model.likelihood.Tempering) instead of "
+                         "the pooled temperature (a new output file)")
     ap.add_argument("-o", "--output", default=str(RESULTS / "bench_coverage_2d.json"))
     args = ap.parse_args(argv)
     out = Path(args.output)
     model = load_model(args.model)
     report = json.loads(out.read_text()) if out.exists() else {
         "model": args.model, "suite": args.suite, "points": args.points, "coarse": args.coarse,
-        "temperature": float(model.temperature), "window_temperature": float(model.temperature),
+        "temperature": float(model.temperature),
         "profile_temperatures": [float(model.profile_temperature(p)) for p in ("omega_m", "sigma_8")],
-        "boxes": {}}
+        "boxes": {},
+        **({"window_temperature": float(model.temperature)} if args.network_temperature is None else
+           {"window_network_temperature": float(args.network_temperature)})}
+    stored = report.get("window_network_temperature")
+    if args.network_temperature is not None and stored != args.network_temperature:
+        raise SystemExit(f"{out}: its windows were sized for "
+                         f"{'network temperature ' + str(stored) if stored else 'the pooled temperature'}")
+    tempering = (Tempering(network=stored) if stored is not None else
+                 Tempering(temperature=float(report.get("window_temperature", report["temperature"]))))
     if not args.analyse:
         from lssviewer.model.zoom import assess
 
@@ -174,11 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         for k, i in enumerate(todo):
             (cat,) = hdf5.read(args.suite, [i])
             t0 = time.perf_counter()
-            tw = float(report.get("window_temperature", report["temperature"]))
             stages = collect(zoomed_grid_2d(model, cat, points=report["points"], coarse=report["coarse"],
-                                            temperatures=(tw, tw)))
+                                            tempering=tempering))
             last = stages[-1]
-            t = (tw, tw)
+            box = last["box_log_likelihood"] if tempering.network_only else None
+            tempered = tempered_grid_2d(last["omega_m"], last["sigma_8"], last["log_likelihood"], tempering, box)
             # the ELBO itself (same seed and draws as the last stage) at the interpolated MAP and at the truth: their
             # difference is a lower bound on the truth's deficit that does not depend on the interpolation
             summ = summarize_grid_2d(last["omega_m"], last["sigma_8"], last["log_likelihood"])
@@ -189,11 +218,12 @@ def main(argv: list[str] | None = None) -> int:
                 "stages": [{"reason": s["reason"], "n_noise": s["n_noise"],
                             "window": [[float(s["omega_m"][0]), float(s["omega_m"][-1])],
                                        [float(s["sigma_8"][0]), float(s["sigma_8"][-1])]]} for s in stages],
-                "cut": assess(last["omega_m"], last["sigma_8"], last["log_likelihood"], bounds, t)
-                == "window cut the likelihood",
+                "cut": assess(last["omega_m"], last["sigma_8"], tempered, bounds) == "window cut the likelihood",
                 "elbo_at_map_and_truth": [round(float(v), 3) for v in direct],
                 "omega_m": last["omega_m"].tolist(), "sigma_8": last["sigma_8"].tolist(),
                 "log_likelihood": np.round(last["log_likelihood"], 3).tolist()}
+            if np.all(np.isfinite(last["box_log_likelihood"])):  # the box statistics' term (analytic, exact)
+                report["boxes"][str(i)]["box_log_likelihood"] = last["box_log_likelihood"].tolist()
             with atomic_path(out) as tmp:
                 tmp.write_text(json.dumps(report) + "\n")
             print(f"box {i} ({k + 1}/{len(todo)}): {len(stages)} stages, "
@@ -209,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"2-D MAP: median |error| {res['map_abs_error_median']}, mean error {res['map_error_mean']}")
     print(f"{'tempering':>10} {'T':>14} {'2-D 68%':>8} {'2-D 95%':>8} {'prof68 Om':>10} {'prof68 s8':>10}")
     for name, v in res["variants"].items():
-        t = v.get("temperature", v.get("temperatures"))
+        t = v.get("temperature", v.get("temperatures", f"T_net {v.get('network_temperature')}"))
         prof = v.get("profile68", {})
         print(f"{name:>10} {str(t):>14} {v['coverage68']:8.3f} {v['coverage95']:8.3f} "
               f"{prof.get('omega_m', float('nan')):10.3f} {prof.get('sigma_8', float('nan')):10.3f}")

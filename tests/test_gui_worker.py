@@ -163,3 +163,43 @@ def test_profile_summaries_use_the_parameters_own_temperature(qtbot, tmp_path):
                                                               meta={"axis": 0, "mode": "omega_m"})) if e[0] == "result")
     assert out5["summary"]["temperature"] == 3.0
     assert w.shutdown(timeout=10)
+
+
+def test_grid_summaries_temper_the_network_term_of_a_box_standardised_model(qtbot, tmp_path):
+    """calibration.network_temperature: the panel's zoomed 2-D grid is summarised (and its contours drawn) from
+    box + (log L - box) / T_net, given back as ``tempered_log_likelihood`` beside the raw points, which carry their
+    box term; 1-D profiles keep log L / T."""
+    from _model_helpers import tiny_config
+    from _model_helpers import toy_suite as model_suite
+
+    from lssviewer.model.checkpoint import write_calibration
+    from lssviewer.model.likelihood import summarize_grid_2d
+    from lssviewer.model.train import train
+
+    run = tmp_path / "box"
+    suite = model_suite(16, 8, seed=2)
+    train(suite, run, tiny_config(steps=2, feature_theta_degree=1, feature_per_box=True), progress=False)
+    write_calibration(run, {"temperature": 2.0, "network_temperature": 5.0})
+    w = InferenceWorker()
+    w.events = []
+    for name in ("started", "progress", "result", "failed", "cancelled", "finished"):
+        getattr(w, name).connect(lambda *args, _n=name: w.events.append((_n, *args)))
+    with qtbot.waitSignal(w.model_loaded, timeout=30_000):
+        w.load_model(str(run))
+    cat = suite[0]
+    out = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, None, n_noise=2, seed=0, meta={},
+                                                             zoom={"points": 3, "coarse": 3})) if e[0] == "result")
+    om, s8 = np.asarray(out["meta"]["omega_m"]), np.asarray(out["meta"]["sigma_8"])
+    ll = np.array([p["log_likelihood"] for p in out["points"]]).reshape(3, 3).T  # panel order -> [om, s8]
+    box = np.array([p["box_log_likelihood"] for p in out["points"]]).reshape(3, 3).T
+    tempered = box + (ll - box) / 5.0
+    summary = out["summary"]
+    assert summary["network_temperature"] == 5.0 and summary["temperature"] == 1.0
+    np.testing.assert_allclose(summary["tempered_log_likelihood"], tempered, rtol=0, atol=1e-9)
+    ref = summarize_grid_2d(om, s8, tempered)
+    assert summary["map"] == pytest.approx(ref["map"]) and summary["levels"] == pytest.approx(ref["levels"])
+    grid = np.column_stack([np.linspace(0.1, 0.5, 5), np.full(5, 0.8)])
+    one = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, grid, n_noise=2, seed=0,
+                                                             meta={"axis": 0, "mode": "omega_m"})) if e[0] == "result")
+    assert one["summary"]["temperature"] == 2.0 and "network_temperature" not in one["summary"]
+    assert w.shutdown(timeout=10)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from _model_helpers import toy_suite
+from scipy.stats import chi2
 
 from lssviewer.cli import main
 from lssviewer.io import hdf5
@@ -75,6 +77,8 @@ def test_train_sample_scan(workdir, capsys):
     first = hdf5.read(workdir / "suite.h5", [0])[0]
     assert set(res["interval68"]) == {"omega_m", "sigma_8"} and res["truth"] == [first.omega_m, first.sigma_8]
     assert res["temperature"] == 1.0  # an uncalibrated model
+    assert "box_log_likelihood" not in res  # not box-standardised: no box statistics' term
+    assert load_model(run).box_log_likelihood(first, [[0.3, 0.8]]) is None
     # zoomed by default: a 7 x 7 grid over the prior with 4 draws, then windows inside it; the result is the last
     st = res["stages"]
     assert st[0]["reason"] == "prior" and st[0]["n_noise"] == 4 and len(st[0]["omega_m"]) == 7
@@ -102,9 +106,13 @@ def test_train_sample_scan(workdir, capsys):
     assert main(["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
                  "--model", str(run), "--json"]) == 0
     both = json.loads(capsys.readouterr().out)
-    top = max(max(row) for row in both["log_likelihood"])
-    # contour levels stay in raw log L units: max - T * chi2_ppf(p, 2) / 2 (1.148 for 68.27 %)
-    assert both["levels"]["68"] == pytest.approx(top - 40.0 * 1.1479, abs=0.05)
+    # the summary, its contour levels and the window test use log L / T, given beside the raw log L: the levels
+    # are its (interpolated) maximum - chi2_ppf(p, 2) / 2 (1.148 for 68.27 %, 2.996 for 95 %)
+    tempered = np.array(both["tempered_log_likelihood"])
+    np.testing.assert_allclose(tempered, np.array(both["log_likelihood"]) / 40.0, rtol=1e-12)
+    d68, d95 = chi2.ppf(0.6827, 2) / 2, chi2.ppf(0.95, 2) / 2
+    assert both["levels"]["95"] - both["levels"]["68"] == pytest.approx(d68 - d95, abs=1e-9)
+    assert tempered.max() - d68 - 1e-9 <= both["levels"]["68"] <= tempered.max() - d68 + 0.05
     assert main([*scan, "--uncalibrated"]) == 0
     assert json.loads(capsys.readouterr().out)["interval68"] == raw["interval68"]
     # a parameter's own temperature, when fitted, serves its 1-D profiles; 2-D grids keep the pooled T (no grid T)
@@ -130,7 +138,54 @@ def test_train_sample_scan(workdir, capsys):
     write_calibration(run, {"temperature": -1.0})
     assert main(scan) == 2
     assert "calibration temperature" in capsys.readouterr().err
+    # tempering the network's term alone needs the box statistics' term: not this model's
+    write_calibration(run, {"temperature": 1.0, "network_temperature": 5.0})
+    assert main(scan) == 2
+    assert "network temperature 5.0 (needs" in capsys.readouterr().err
     write_calibration(run, {"temperature": 1.0})
+
+
+def test_scan_tempers_the_network_term_of_a_box_standardised_model(workdir, capsys):
+    """calibration.network_temperature: 2-D grids use box + (log L - box) / T_net, where box is the box
+    statistics' Gaussian (computed here independently from the transform); 1-D profiles keep log L / T."""
+
+    from lssviewer.model.data import theta_to_unit
+    from lssviewer.model.features import box_statistics, catalog_to_raw
+
+    run = workdir / "runs" / "box"
+    cfg = workdir / "cfg_box.toml"
+    cfg.write_text((workdir / "cfg.toml").read_text().replace(
+        "steps = 4\n", "steps = 2\nfeature_theta_degree = 1\nfeature_per_box = true\nfeature_box_sd_degree = 1\n"))
+    assert main(["train", "--data", str(workdir / "suite.h5"), "--out", str(run), "--config", str(cfg),
+                 "--no-progress"]) == 0
+    model = load_model(run)
+    assert model.transform.per_box and model.network_temperature is None
+    write_calibration(run, {"temperature": 2.0, "network_temperature": 5.0})
+    model = load_model(run)
+    assert model.network_temperature == 5.0 and model.grid_tempering().network == 5.0
+    both = ["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
+            "--model", str(run), "--json"]
+    assert main([*both, "--no-zoom"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["network_temperature"] == 5.0 and res["temperature"] == 1.0
+    cat = hdf5.read(workdir / "suite.h5", [0])[0]
+    grid = np.array([(a, b) for a in res["grid"]["omega_m"] for b in res["grid"]["sigma_8"]])
+    box = model.transform.box_log_prob(box_statistics(catalog_to_raw(cat).astype(np.float64)),
+                                       theta_to_unit(grid, model.prior)).reshape(3, 3)
+    np.testing.assert_allclose(res["box_log_likelihood"], box, rtol=0, atol=1e-9)
+    ll = np.array(res["log_likelihood"])
+    np.testing.assert_allclose(res["tempered_log_likelihood"], box + (ll - box) / 5.0, rtol=0, atol=1e-9)
+    assert main(both) == 0  # zoomed: windows sized on the tempered surface
+    zoomed = json.loads(capsys.readouterr().out)
+    assert zoomed["network_temperature"] == 5.0 and len(zoomed["stages"]) >= 2
+    assert main([*both, "--uncalibrated"]) == 0
+    raw = json.loads(capsys.readouterr().out)
+    assert raw["tempered_log_likelihood"] == raw["log_likelihood"] and raw["network_temperature"] == 1.0
+    profile = ["scan", str(workdir / "suite.h5"), "--param", "sigma_8", "--points", "5", "--n-noise", "2",
+               "--model", str(run), "--json"]
+    assert main(profile) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["temperature"] == 2.0 and one["network_temperature"] == 1.0
 
 
 def test_cli_errors_are_one_line(workdir, capsys, tmp_path):

@@ -121,7 +121,8 @@ def test_box_standardised_model_scan_and_samples(tmp_path, scales):
     assert (m.transform.velocity_scale, m.transform.mass_scale) == scales
     cat = toy_catalog(0.3, 0.8, 8, np.random.default_rng(5))
     grid = np.array([[0.2, 0.7], [0.3, 0.8], [0.4, 0.9], [0.25, 0.95], [0.45, 0.65]])
-    scan = np.array([p.log_likelihood for p in m.scan(cat, grid, n_noise=4, seed=3, batch_size=8)])
+    pts = list(m.scan(cat, grid, n_noise=4, seed=3, batch_size=8))
+    scan = np.array([p.log_likelihood for p in pts])
     unit = theta_to_unit(grid, m.prior)
     raw = catalog_to_raw(cat)
     x = torch.as_tensor(m.transform.standardise(raw), dtype=torch.float32)
@@ -130,6 +131,11 @@ def test_box_standardised_model_scan_and_samples(tmp_path, scales):
     box = box_statistics(raw)
     expect = net + m.transform.box_log_prob(box, unit) + m.transform.log_jacobian(8, box=box)
     np.testing.assert_allclose(scan, expect, rtol=0, atol=1e-3)
+    # each point names its box statistics' part; the rest is the network's ELBO plus a theta-independent Jacobian
+    box_part = np.array([p.box_log_likelihood for p in pts])
+    np.testing.assert_allclose(box_part, m.transform.box_log_prob(box, unit), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(box_part, m.box_log_likelihood(cat, grid), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scan - box_part, net + m.transform.log_jacobian(8, box=box), rtol=0, atol=1e-3)
     s = m.sample(0.27, 0.83, n=3, seed=4, steps=3)  # a theta whose unit coordinates are not exact in float32
     drawn = m.transform.draw_box_statistics(theta_to_unit(np.tile([0.27, 0.83], (3, 1)), m.prior),
                                             np.random.default_rng(4))

@@ -42,8 +42,15 @@ from lssviewer.errors import ParameterError
 from lssviewer.model.checkpoint import write_calibration, write_card
 from lssviewer.model.likelihood import (
     MIN_DEFICITS,
+    NETWORK_TEMPERATURES,
+    Tempering,
     _delta,
+    calibrate_network_temperature,
     calibrate_temperature,
+    network_tempered_deficits_2d,
+    summarize_grid_2d,
+    summarize_profile,
+    truth_deficit,
     truth_deficit_2d,
     truth_profile_deficits_2d,
 )
@@ -69,7 +76,7 @@ def per_box(path: str, model: str) -> list[tuple[dict[str, list[float]], list[in
              {"points": cov["points"], "n_noise": cov["n_noise"]}) for cov, idx in runs]
 
 
-GRID_KEYS = ("grid_temperature", "grid_calibration")
+GRID_KEYS = ("grid_temperature", "grid_calibration", "network_temperature", "network_calibration")
 
 
 def grid_fit(path: str, model: str, splits: int) -> dict:
@@ -122,11 +129,118 @@ def grid_fit(path: str, model: str, splits: int) -> dict:
                                                     for i, p in enumerate(PARAMS)}}}}
 
 
+def network_fit(path: str, model: str, splits: int, profiles: str | None = None) -> dict:
+    """calibration.network_temperature and its provenance from a bench_coverage_2d.py result with the box
+    statistics' term per grid point (``box_log_likelihood``); with ``profiles`` (a bench_profiles_1d.py result on
+    other boxes) also the 1-D profiles' coverage under that tempering."""
+    data = json.loads(Path(path).read_text())
+    if Path(data["model"]).resolve() != Path(model).resolve():
+        raise SystemExit(f"{path}: results of {data['model']}, not {model}")
+    boxes = data["boxes"]
+    if not all("box_log_likelihood" in b for b in boxes.values()):
+        raise SystemExit(f"{path}: the grids lack the box statistics' term (box_log_likelihood): rerun "
+                         "benchmarks/bench_coverage_2d.py --network-temperature T")
+    if profiles and set(json.loads(Path(profiles).read_text())["boxes"]) & set(boxes):
+        raise SystemExit(f"{profiles}: shares boxes with the grids the network temperature is fitted on")
+    t_values = np.asarray(NETWORK_TEMPERATURES)
+    k_n, n = len(t_values), len(boxes)
+    d2, dp = np.empty((k_n, n)), np.empty((k_n, n, 2))
+    for j, b in enumerate(boxes.values()):
+        d2[:, j], dp[:, j] = network_tempered_deficits_2d(b["omega_m"], b["sigma_8"], b["log_likelihood"],
+                                                          b["box_log_likelihood"], b["truth"], t_values)
+
+    def fit(i: np.ndarray) -> tuple[float, float, float]:
+        """(T_net, T_net of the contours, T_net of the profile intervals pooled over both parameters): the larger."""
+        tc = calibrate_network_temperature(d2[:, i], t_values, dof=2)
+        tp = calibrate_network_temperature(dp[:, i].reshape(k_n, -1), t_values, dof=1)
+        return max(tc, tp), tc, tp
+
+    t_net, tc, tp = fit(np.arange(n))
+    if not np.isfinite(t_net):
+        raise SystemExit(f"{path}: no network temperature up to {t_values[-1]:g} calibrates the grids (the box "
+                         "statistics' term alone is over-confident)")
+    d68, d95, p68, p95 = _delta(0.6827, 2), _delta(0.95, 2), _delta(0.6827, 1), _delta(0.95, 1)
+    rng = np.random.default_rng(0)
+    c68, c95, prof68, prof95, fits = [], [], [], [], []
+    for _ in range(splits):
+        perm = rng.permutation(n)
+        for a, b in ((perm[: n // 2], perm[n // 2:]), (perm[n // 2:], perm[: n // 2])):
+            tf = fit(a)[0]
+            fits.append(tf)
+            k = int(np.searchsorted(t_values, tf)) if np.isfinite(tf) else k_n - 1  # inf: the largest T_net
+            c68.append(np.mean(d2[k, b] <= d68))
+            c95.append(np.mean(d2[k, b] <= d95))
+            prof68.append(np.mean(dp[k, b] <= p68, axis=0))
+            prof95.append(np.mean(dp[k, b] <= p95, axis=0))
+    k = int(np.searchsorted(t_values, t_net))
+    errs = np.array([np.subtract(summarize_grid_2d(b["omega_m"], b["sigma_8"], b["log_likelihood"],
+                                                   temperature=Tempering(network=t_net),
+                                                   box_log_likelihood=b["box_log_likelihood"])["map"], b["truth"])
+                     for b in boxes.values()])
+    out = {"network_temperature": float(f"{t_net:.4g}"), "network_calibration": {
+        "method": "box statistics' Gaussian + network term / T_net, T_net the larger of the smallest values (of "
+                  "1-100, 8 % apart) at which 68 % of the truths lie inside the 2-D 68 % contours and inside the "
+                  "grid's 1-D 68 % intervals (both parameters pooled), on zoomed grids "
+                  "(tools/refit_temperature.py --grid --network)",
+        "contour_network_temperature": round(tc, 4), "profile_network_temperature": round(tp, 4),
+        "source": path, "n_boxes": n, "points": data["points"], "coarse": data["coarse"],
+        "window_network_temperature": data.get("window_network_temperature"),
+        "indices": [int(i) for i in boxes], "truth_outside_grid": int(np.sum(~np.isfinite(d2[0]))),
+        "coverage68": round(float(np.mean(d2[k] <= d68)), 3), "coverage95": round(float(np.mean(d2[k] <= d95)), 3),
+        "map_abs_error_median": {p: round(float(np.median(np.abs(errs[:, i]))), 4) for i, p in enumerate(PARAMS)},
+        "cross_validation": {"splits": splits,
+                             "half_sample_network_temperature_quartiles": [
+                                 round(float(q), 3) for q in np.quantile(fits, [0.25, 0.5, 0.75])],
+                             # halves that no T_net up to 100 calibrates (scored at 100)
+                             "half_samples_uncalibrated": int(np.sum(~np.isfinite(fits))),
+                             "coverage68": round(float(np.mean(c68)), 3),
+                             "coverage95": round(float(np.mean(c95)), 3),
+                             "profile_coverage68": {p: round(float(np.mean([c[i] for c in prof68])), 3)
+                                                    for i, p in enumerate(PARAMS)},
+                             "profile_coverage95": {p: round(float(np.mean([c[i] for c in prof95])), 3)
+                                                    for i, p in enumerate(PARAMS)}}}}
+    if profiles:
+        out["network_calibration"]["profiles_1d"] = profile_check(profiles, model, t_net)
+    return out
+
+
+def profile_check(path: str, model: str, t_net: float) -> dict:
+    """Coverage of the 1-D profiles of a bench_profiles_1d.py result (boxes other than the grids') when log L is
+    tempered as box + network / ``t_net``, beside the raw and the per-parameter-temperature ones."""
+    data = json.loads(Path(path).read_text())
+    if Path(data["model"]).resolve() != Path(model).resolve():
+        raise SystemExit(f"{path}: results of {data['model']}, not {model}")
+    own = json.loads((Path(model) / "model.json").read_text()).get("calibration", {})
+    t_own = own.get("profile_temperatures", {})
+    res: dict = {"source": path, "n_boxes": len(data["boxes"]), "points": data["points"]}
+    for i, p in enumerate(PARAMS):
+        raw, net, errs = [], [], []
+        for b in data["boxes"].values():
+            x, ll, box = b[p]["grid"], np.asarray(b[p]["log_likelihood"]), np.asarray(b[p]["box_log_likelihood"])
+            tl = Tempering(network=t_net).apply(ll, box)
+            raw.append(truth_deficit(x, ll, b["truth"][i]))
+            net.append(truth_deficit(x, tl, b["truth"][i]))
+            errs.append(summarize_profile(x, tl)["map"] - b["truth"][i])
+        raw, net = np.asarray(raw), np.asarray(net)
+        t_p = float(t_own.get(p, own.get("temperature", 1.0)))
+        res[p] = {"network_coverage68": round(float(np.mean(net <= 0.5)), 3),
+                  "network_coverage95": round(float(np.mean(net <= _delta(0.95, 1))), 3),
+                  "network_map_abs_error_median": round(float(np.median(np.abs(errs))), 4),
+                  "raw_coverage68": round(float(np.mean(raw <= 0.5)), 3),
+                  "temperature": t_p, "temperature_coverage68": round(float(np.mean(raw <= 0.5 * t_p)), 3),
+                  "temperature_coverage95": round(float(np.mean(raw <= _delta(0.95, 1) * t_p)), 3)}
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--coverage", nargs="+", help="model cards / bench_heldout_coverage results")
     ap.add_argument("--grid", metavar="JSON", help="a bench_coverage_2d.py result: fit the 2-D grid temperature")
+    ap.add_argument("--network", action="store_true",
+                    help="with --grid: fit the temperature of the network's term alone (network_temperature)")
+    ap.add_argument("--profiles", metavar="JSON",
+                    help="with --network: a bench_profiles_1d.py result, to report its 1-D coverage under that T_net")
     ap.add_argument("--splits", type=int, default=2000)
     ap.add_argument("--write", action="store_true", help="store the calibration in the model's model.json")
     ap.add_argument("--per-parameter", action="store_true",
@@ -135,13 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     if (args.coverage is None) == (args.grid is None):
         raise SystemExit("give --coverage (pooled / profile temperatures) or --grid (2-D grid temperature)")
     current = json.loads((Path(args.model) / "model.json").read_text()).get("calibration", {})
+    if args.network and not args.grid:
+        raise SystemExit("--network needs --grid")
     if args.grid:
-        grid = grid_fit(args.grid, args.model, args.splits)
-        print(json.dumps({**grid, "grid_calibration": {k: v for k, v in grid["grid_calibration"].items()
-                                                       if k != "indices"}}, indent=1))
+        grid = (network_fit(args.grid, args.model, args.splits, args.profiles) if args.network else
+                grid_fit(args.grid, args.model, args.splits))
+        key = "network" if args.network else "grid"
+        print(json.dumps({**grid, f"{key}_calibration": {k: v for k, v in grid[f"{key}_calibration"].items()
+                                                         if k != "indices"}}, indent=1))
         if args.write:
             write_calibration(args.model, {**current, **grid})
-            print(f"wrote grid_temperature = {grid['grid_temperature']} into {args.model}/model.json")
+            print(f"wrote {key}_temperature = {grid[f'{key}_temperature']} into {args.model}/model.json")
             card_path = Path(args.model) / "card.json"
             if card_path.is_file():  # the card states what the app uses, and the 2-D measurement behind it
                 card = json.loads(card_path.read_text())

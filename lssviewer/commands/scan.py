@@ -44,7 +44,14 @@ def run(args: argparse.Namespace) -> int:
     from lssviewer import io
     from lssviewer.errors import LssviewerError, ParameterError
     from lssviewer.model import load_model
-    from lssviewer.model.likelihood import grid_2d_axes, profile_grid, summarize_grid_2d, summarize_profile
+    from lssviewer.model.likelihood import (
+        Tempering,
+        grid_2d_axes,
+        profile_grid,
+        summarize_grid_2d,
+        summarize_profile,
+        tempered_grid_2d,
+    )
     from lssviewer.model.zoom import CUT, GridStage, assess, collect, zoomed_grid_2d
 
     torch.set_flush_denormal(True)
@@ -64,10 +71,15 @@ def run(args: argparse.Namespace) -> int:
     except LssviewerError as exc:
         raise exc.with_path(args.file) from None
     truth = None if catalog.cosmology is None else [catalog.omega_m, catalog.sigma_8]
-    # a calibrated model's intervals come from log L / T (a 1-D profile: its parameter's own T when fitted); the
-    # printed log L stays the raw ELBO
-    temperature = 1.0 if args.uncalibrated else (
-        model.grid_temperature_or_pooled() if args.param == "both" else model.profile_temperature(args.param))
+    # a calibrated model's intervals come from a tempered log L (a 1-D profile: log L / T, its parameter's own T
+    # when fitted; a 2-D grid: the model's grid tempering, e.g. of the network's term alone); the printed log L
+    # stays the raw ELBO
+    if args.uncalibrated:
+        tempering = Tempering()
+    elif args.param == "both":
+        tempering = model.grid_tempering()
+    else:
+        tempering = Tempering(temperature=model.profile_temperature(args.param))
     show = not args.json and sys.stderr.isatty()
     if args.param == "both":
         points = args.points or 15
@@ -78,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             events = itertools.chain([whole], model.scan(catalog, whole.grid, n_noise=args.n_noise, seed=args.seed))
         else:
             events = zoomed_grid_2d(model, catalog, points=points, coarse=args.coarse, n_noise=args.n_noise,
-                                    seed=args.seed, temperatures=(temperature, temperature))
+                                    seed=args.seed, tempering=tempering)
 
         def progress(st: dict) -> None:
             if show:
@@ -100,9 +112,13 @@ def run(args: argparse.Namespace) -> int:
     if show:
         print(file=sys.stderr)
     if args.param == "both":
-        summ = summarize_grid_2d(om, s8, ll2, temperature=temperature)
+        box2 = last["box_log_likelihood"] if tempering.network_only else None
+        tempered = tempered_grid_2d(om, s8, ll2, tempering, box2)
+        summ = summarize_grid_2d(om, s8, tempered)
         result = {"param": "both", "grid": {"omega_m": om.tolist(), "sigma_8": s8.tolist()},
-                  "log_likelihood": ll2.tolist(), "stderr": err2.tolist(), "map": summ["map"],
+                  "log_likelihood": ll2.tolist(), "stderr": err2.tolist(),
+                  # the surface the summary, levels and contours come from (log L when uncalibrated)
+                  "tempered_log_likelihood": tempered.tolist(), "map": summ["map"],
                   "interval68": {p: summ[p]["interval68"] for p in ("omega_m", "sigma_8")},
                   "interval95": {p: summ[p]["interval95"] for p in ("omega_m", "sigma_8")},
                   "levels": summ["levels"], "truth": truth,
@@ -111,10 +127,12 @@ def run(args: argparse.Namespace) -> int:
                               "log_likelihood": st["log_likelihood"].tolist()} for st in stages],
                   # the last zoom window still cuts the 99 % region (then "truncated" intervals may be the window's)
                   "window_cut": None if args.no_zoom else bool(
-                      assess(om, s8, ll2, model.prior.bounds(), (temperature, temperature)) == CUT)}
+                      assess(om, s8, tempered, model.prior.bounds()) == CUT)}
+        if np.all(np.isfinite(last["box_log_likelihood"])):
+            result["box_log_likelihood"] = last["box_log_likelihood"].tolist()
     else:
         i = 0 if args.param == "omega_m" else 1
-        summ = summarize_profile(grid[:, i], ll, temperature=temperature)
+        summ = summarize_profile(grid[:, i], ll, temperature=tempering)
         result = {"param": args.param, "grid": grid[:, i].tolist(), "log_likelihood": ll.tolist(),
                   "stderr": err.tolist(), "map": summ["map"], "interval68": summ["interval68"],
                   "interval95": summ["interval95"], "truth": None if truth is None else truth[i],
@@ -123,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     # T was fitted with a given number of noise draws (the estimator's own error is part of what it absorbs)
     cal_noise = model.meta.get("calibration", {}).get("n_noise")
     result.update(n_noise=args.n_noise, seed=args.seed, model=str(model.path), n_halos=model.n_halos,
-                  temperature=temperature, calibration_n_noise=cal_noise)
+                  temperature=tempering.temperature, network_temperature=tempering.network,
+                  calibration_n_noise=cal_noise)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -152,8 +171,8 @@ def run(args: argparse.Namespace) -> int:
         where = "its true value" if truth is not None else "the prior centre: the catalog states no cosmology"
         print(f"(conditional on {other} = {value:.4g}, {where}; --param both gives the joint constraint, whose "
               "intervals are wider along the Omega_m-sigma_8 degeneracy)")
-    if temperature != 1.0:
-        print(f"(intervals from log L / {temperature:.3g}: the model's likelihood calibration; --uncalibrated for raw)")
+    if tempering != Tempering():
+        print(f"(intervals from {tempering.describe()}: the model's likelihood calibration; --uncalibrated for raw)")
         if cal_noise is not None and int(cal_noise) != args.n_noise:
             print(f"(the calibration was fitted with --n-noise {cal_noise}; with {args.n_noise} the intervals are "
                   "approximate)")

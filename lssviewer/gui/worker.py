@@ -97,11 +97,12 @@ def _default_loader(path: str | None, device: str | None) -> Any:
     return load_model(path=path, device=device)
 
 
-def grid_temperature(model: Any) -> float:
-    """The calibration temperature of a model's 2-D grids (its ``grid_temperature_or_pooled()``, else its
-    ``temperature``, else 1)."""
-    own = getattr(model, "grid_temperature_or_pooled", None)
-    return float(own()) if own is not None else float(getattr(model, "temperature", 1.0))
+def grid_tempering(model: Any) -> Any:
+    """How a model's 2-D grids temper log L (:func:`lssviewer.model.zoom.default_grid_tempering`: its
+    ``grid_tempering()``, else its ``grid_temperature_or_pooled()`` / ``temperature`` for all of log L)."""
+    from lssviewer.model.zoom import default_grid_tempering
+
+    return default_grid_tempering(model)
 
 
 def _default_summarize(values: np.ndarray, log_likelihood: np.ndarray, temperature: float = 1.0) -> dict | None:
@@ -113,12 +114,20 @@ def _default_summarize(values: np.ndarray, log_likelihood: np.ndarray, temperatu
 
 
 def _default_summarize_2d(omega_m: np.ndarray, sigma_8: np.ndarray, log_likelihood: np.ndarray,
-                          temperature: float = 1.0) -> dict | None:
+                          temperature: Any = 1.0, box_log_likelihood: np.ndarray | None = None) -> dict | None:
+    """:func:`lssviewer.model.likelihood.summarize_grid_2d` plus ``tempered_log_likelihood``, the surface
+    (nodes, omega_m index first) its levels belong to, which the panel contours."""
     try:
-        from lssviewer.model.likelihood import summarize_grid_2d
+        from lssviewer.model.likelihood import summarize_grid_2d, tempered_grid_2d
     except ImportError:
         return None
-    return summarize_grid_2d(omega_m, sigma_8, log_likelihood, temperature=temperature)
+    tempered = tempered_grid_2d(omega_m, sigma_8, log_likelihood, temperature, box_log_likelihood)
+    out = summarize_grid_2d(omega_m, sigma_8, tempered)
+    out.update(temperature=getattr(temperature, "temperature", temperature), tempered_log_likelihood=tempered.tolist())
+    network = getattr(temperature, "network", 1.0)
+    if network != 1.0:
+        out["network_temperature"] = network
+    return out
 
 
 class _DefaultStats:
@@ -176,8 +185,10 @@ def error_message(exc: BaseException) -> str:
 
 def scan_point_dict(pt: Any) -> dict:
     """A plain dict of a :class:`lssviewer.model.ScanPoint` (index, theta, log_likelihood, stderr)."""
+    box = getattr(pt, "box_log_likelihood", None)
     return {"index": int(pt.index), "theta": tuple(float(t) for t in np.asarray(pt.theta).ravel()),
-            "log_likelihood": float(pt.log_likelihood), "stderr": float(pt.stderr)}
+            "log_likelihood": float(pt.log_likelihood), "stderr": float(pt.stderr),
+            "box_log_likelihood": None if box is None else float(box)}
 
 
 class InferenceWorker(QtCore.QObject):
@@ -443,13 +454,13 @@ class InferenceWorker(QtCore.QObject):
 
         p = req.params
         model = self._need_model()
-        t = grid_temperature(model)
+        tempering = grid_tempering(model)
         meta: dict = {}
         stages: list[dict] = []
         points: list[dict] = []
         for ev in zoomed_grid_2d(model, p["catalog"], points=int(p["zoom"]["points"]),
                                  coarse=int(p["zoom"].get("coarse", 7)), n_noise=p["n_noise"], seed=p["seed"],
-                                 temperatures=(t, t), cancel=req.cancelled):
+                                 tempering=tempering, cancel=req.cancelled):
             if isinstance(ev, GridStage):
                 meta = {**p["meta"], "mode": "grid", "axis": None, "omega_m": ev.omega_m.tolist(),
                         "sigma_8": ev.sigma_8.tolist(), "stage": ev.stage, "reason": ev.reason,
@@ -468,18 +479,16 @@ class InferenceWorker(QtCore.QObject):
         points.sort(key=lambda d: d["index"])
         om, s8 = np.asarray(meta["omega_m"]), np.asarray(meta["sigma_8"])
         complete = len(points) == om.size * s8.size
+        summary = self._scan_summary(model, points, meta, complete)
         cut = False
-        if complete:
-            ll = np.array([d["log_likelihood"] for d in points]).reshape(s8.size, om.size).T
-            if np.all(np.isfinite(ll)):
-                cut = assess(om, s8, ll, model.prior.bounds(), (t, t)) == CUT
-        return {"points": points, "summary": self._scan_summary(model, points, meta, complete), "meta": meta,
-                "stages": stages, "window_cut": cut}
+        if summary is not None and "tempered_log_likelihood" in summary:  # judged on the surface it summarised
+            cut = assess(om, s8, np.asarray(summary["tempered_log_likelihood"]), model.prior.bounds()) == CUT
+        return {"points": points, "summary": summary, "meta": meta, "stages": stages, "window_cut": cut}
 
     def _scan_summary(self, model: Any, points: list[dict], meta: dict, complete: bool) -> dict | None:
         """MAP and intervals of a finished scan (None while incomplete); a calibrated model's summaries use
-        log L / T (the points keep the raw ELBO): a 1-D profile its parameter's own T when the calibration
-        has one, a 2-D grid :func:`grid_temperature`."""
+        a tempered log L (the points keep the raw ELBO): a 1-D profile log L / T with its parameter's own T when
+        the calibration has one, a 2-D grid :func:`grid_tempering`."""
         if not complete:
             return None
         axis = meta.get("axis")
@@ -493,7 +502,12 @@ class InferenceWorker(QtCore.QObject):
             if meta.get("mode") == "grid":
                 om, s8 = np.asarray(meta["omega_m"]), np.asarray(meta["sigma_8"])
                 # grid rows run over sigma_8 (slow) and omega_m (fast): L[i_s8, j_om] -> [j_om, i_s8]
-                return _default_summarize_2d(om, s8, logl.reshape(len(s8), len(om)).T, grid_temperature(model))
+                tempering = grid_tempering(model)
+                box = None
+                if tempering.network_only:
+                    box = np.array([np.nan if d.get("box_log_likelihood") is None else d["box_log_likelihood"]
+                                    for d in points]).reshape(len(s8), len(om)).T
+                return _default_summarize_2d(om, s8, logl.reshape(len(s8), len(om)).T, tempering, box)
         except Exception as exc:  # noqa: BLE001 - the points are still worth showing
             return {"error": error_message(exc)}
         return None

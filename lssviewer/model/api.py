@@ -17,7 +17,7 @@ from lssviewer.errors import CatalogError, FormatError, LssviewerError, Paramete
 from lssviewer.model import checkpoint
 from lssviewer.model.data import theta_to_unit
 from lssviewer.model.features import FeatureTransform, box_statistics, catalog_to_raw, raw_to_physical
-from lssviewer.model.likelihood import DEFAULT_NOISE, ScanPoint, elbo_scan
+from lssviewer.model.likelihood import DEFAULT_NOISE, ScanPoint, Tempering, elbo_scan
 from lssviewer.model.network import NetworkConfig
 from lssviewer.model.sampler import SAMPLERS, sample
 from lssviewer.model.vdm import VDM
@@ -90,6 +90,9 @@ class DiffusionModel:
         grid_temperature: ``calibration.grid_temperature`` (None when absent): the T of 2-D grids, fitted on the
             truth's 2-D deficits of held-out boxes (``tools/refit_temperature.py --grid``, from
             ``benchmarks/bench_coverage_2d.py``); see :meth:`grid_temperature_or_pooled`.
+        network_temperature: ``calibration.network_temperature`` (None when absent): T_net of a tempering of the
+            network's term alone (:class:`~lssviewer.model.likelihood.Tempering`), which 2-D grids then use in
+            place of the grid temperature (:meth:`grid_tempering`; ``tools/refit_temperature.py --network``).
         profile_temperatures: {param: T} (``calibration.profile_temperatures``; empty when absent): a 1-D
             profile over ``param`` uses its own T, fitted on that parameter's held-out deficits alone
             (``tools/refit_temperature.py --per-parameter``); see :meth:`profile_temperature`.
@@ -122,6 +125,13 @@ class DiffusionModel:
             if self.grid_temperature is not None and not (np.isfinite(self.grid_temperature)
                                                           and self.grid_temperature > 0):
                 raise ValueError(f"calibration grid temperature {self.grid_temperature}")
+            net_t = calibration.get("network_temperature")
+            self.network_temperature = None if net_t is None else float(net_t)
+            if self.network_temperature is not None and not (np.isfinite(self.network_temperature)
+                                                             and self.network_temperature > 0
+                                                             and self.transform.per_box):
+                raise ValueError(f"calibration network temperature {self.network_temperature} (needs a finite "
+                                 "positive value and a box-standardised model)")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FormatError(f"model.json lacks or garbles {exc}", path) from None
         self.meta = meta
@@ -163,6 +173,13 @@ class DiffusionModel:
         profiles show (docs/model.md, "2-D grids"), so it needs its own T, fitted on 2-D deficits.
         """
         return self.temperature if self.grid_temperature is None else self.grid_temperature
+
+    def grid_tempering(self) -> Tempering:
+        """How 2-D grids temper log L: the network's term by :attr:`network_temperature` when the calibration has
+        one (the box statistics' Gaussian untempered), else all of it by :meth:`grid_temperature_or_pooled`."""
+        if self.network_temperature is not None:
+            return Tempering(network=self.network_temperature)
+        return Tempering(temperature=self.grid_temperature_or_pooled())
 
     def check_theta(self, omega_m: float, sigma_8: float, allow_extrapolation: bool = False) -> None:
         """ParameterError unless (omega_m, sigma_8) is finite and (unless allowed) inside the prior box."""
@@ -306,6 +323,7 @@ class DiffusionModel:
         if batch_size is None:
             batch_size = self.scan_batch_size
         log_jac = self.transform.log_density_terms(catalog_to_raw(catalog), theta_unit)
+        box_ll = self.box_log_likelihood(catalog, grid)
 
         def generate() -> Iterator[ScanPoint]:
             th = torch.as_tensor(theta_unit, dtype=torch.float32, device=self.device)
@@ -313,9 +331,19 @@ class DiffusionModel:
                                         batch_size=batch_size, antithetic=antithetic, log_jacobian=log_jac,
                                         cancel=cancel):
                 yield ScanPoint(index=i, theta=(float(grid[i, 0]), float(grid[i, 1])), log_likelihood=ll,
-                                stderr=err)
+                                stderr=err, box_log_likelihood=None if box_ll is None else float(box_ll[i]))
 
         return generate()
+
+    def box_log_likelihood(self, catalog: HaloCatalog, grid: Any) -> np.ndarray | None:
+        """(P,) the box statistics' Gaussian at ``grid`` ((P, 2) of (omega_m, sigma_8)) in nats: the part of
+        :meth:`scan`'s log L that is analytic in theta for a box-standardised model (the rest is the network's);
+        None for a model without per-box standardisation."""
+        if not self.transform.per_box:
+            return None
+        unit = theta_to_unit(np.asarray(grid, dtype=np.float64).reshape(-1, 2), self.prior)
+        raw = np.asarray(catalog_to_raw(catalog), dtype=np.float64)
+        return np.asarray(self.transform.box_log_prob(box_statistics(raw), unit))
 
     def log_likelihood(self, catalog: HaloCatalog, omega_m: float, sigma_8: float, n_noise: int = DEFAULT_NOISE,
                        seed: int = 0, allow_extrapolation: bool = False) -> tuple[float, float]:

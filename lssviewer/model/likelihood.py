@@ -83,12 +83,73 @@ class ScanPoint:
         theta: (omega_m, sigma_8).
         log_likelihood: ELBO estimate of log L in nats (density of x, y, z [Mpc/h], v [km/s], log10 M).
         stderr: standard error of ``log_likelihood`` from the noise draws (nats).
+        box_log_likelihood: for a box-standardised model, the part of ``log_likelihood`` that is the analytic
+            Gaussian of the box statistics (nats; ``log_likelihood - box_log_likelihood`` is the network's term,
+            which :class:`Tempering` can temper on its own); None for other models.
     """
 
     index: int
     theta: tuple[float, float]
     log_likelihood: float
     stderr: float
+    box_log_likelihood: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Tempering:
+    """A calibrated (power) likelihood made from the raw ELBO:
+
+        log L_T = [box + (log L - box) / network] / temperature,
+
+    where box is the analytic Gaussian of the box statistics (:attr:`ScanPoint.box_log_likelihood`, a part of a
+    box-standardised model's log L) and log L - box the score network's term. ``temperature`` tempers all of log
+    L (the pooled, per-parameter or grid temperatures of a model's calibration); ``network`` only the network's
+    term: its density of 400 halos given the box statistics treats them as nearly exchangeable, misses part of
+    their correlations and is the overconfident part, while the box statistics' Gaussian is fitted to the
+    box-to-box scatter of the training suite (docs/model.md). The raw ELBO is never changed; only summaries
+    (intervals, contours, MAPs) are drawn from log L_T.
+    """
+
+    temperature: float = 1.0
+    network: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("temperature", "network"):
+            _check_temperature(getattr(self, name))
+
+    @property
+    def network_only(self) -> bool:
+        """Whether the network's term is tempered apart from the box statistics' (needs their term)."""
+        return self.network != 1.0
+
+    def apply(self, log_likelihood: Any, box_log_likelihood: Any = None) -> np.ndarray:
+        """log L_T (float64, the shape of ``log_likelihood``); ``box_log_likelihood`` (same shape) is needed when
+        :attr:`network_only`."""
+        ll = np.asarray(log_likelihood, dtype=np.float64)
+        if self.network_only:
+            if box_log_likelihood is None:
+                raise ParameterError("tempering the network's term needs the box statistics' part of log L "
+                                     "(a box-standardised model)")
+            box = np.asarray(box_log_likelihood, dtype=np.float64)
+            if box.shape != ll.shape:
+                raise ParameterError(f"box log-likelihood has shape {box.shape}, log L {ll.shape}")
+            ll = box + (ll - box) / self.network
+        return ll / self.temperature
+
+    def describe(self) -> str:
+        """Short text for messages: e.g. 'log L / 1.14' or 'box + network / 6.2'."""
+        if not self.network_only:
+            return f"log L / {self.temperature:.3g}"
+        text = f"box + network / {self.network:.3g}"
+        return text if self.temperature == 1.0 else f"({text}) / {self.temperature:.3g}"
+
+    def to_dict(self) -> dict[str, float]:
+        return {"temperature": float(self.temperature), "network_temperature": float(self.network)}
+
+
+def as_tempering(temperature: float | Tempering) -> Tempering:
+    """A :class:`Tempering` from a plain temperature (all of log L) or a Tempering."""
+    return temperature if isinstance(temperature, Tempering) else Tempering(temperature=float(temperature))
 
 
 def crn_draws(n_halos: int, n_noise: int, seed: int, antithetic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -274,7 +335,8 @@ def profile_interpolant(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], 
 
 
 def summarize_profile(grid_values: Sequence[float], log_likelihood: Sequence[float],
-                      levels: Sequence[float] = LEVELS, temperature: float = 1.0) -> dict[str, Any]:
+                      levels: Sequence[float] = LEVELS, temperature: float | Tempering = 1.0,
+                      box_log_likelihood: Sequence[float] | None = None) -> dict[str, Any]:
     """Posterior summary of a 1-D likelihood profile under a uniform prior on the grid range.
 
     The profile is interpolated by a cubic spline onto a fine grid (:func:`profile_interpolant`). Returns
@@ -282,10 +344,13 @@ def summarize_profile(grid_values: Sequence[float], log_likelihood: Sequence[flo
     log L >= max - chi2_ppf(p, 1)/2, i.e. Delta = 0.5 and 1.92; an end at the grid edge means the
     interval is cut by the prior: ``truncated68`` / ``truncated95``), ``posterior_mean``,
     ``posterior_std`` and equal-tailed ``credible68`` / ``credible95``. With ``temperature`` T (a
-    calibrated model, :func:`calibrate_temperature`) all of it comes from log L / T: Delta becomes T Delta.
+    calibrated model, :func:`calibrate_temperature`) all of it comes from log L / T: Delta becomes T Delta;
+    with a :class:`Tempering` from its log L_T (``box_log_likelihood``: the box statistics' part of log L per
+    point, needed when it tempers the network's term alone).
     """
+    tempering = as_tempering(temperature)
     x = np.asarray(grid_values, dtype=np.float64)
-    y = np.asarray(log_likelihood, dtype=np.float64) / _check_temperature(temperature)
+    y = tempering.apply(log_likelihood, box_log_likelihood)
     if x.ndim != 1 or x.shape != y.shape or len(x) < 3:
         raise ParameterError("summarize_profile needs two 1-D arrays of equal length >= 3")
     if not np.all(np.isfinite(y)):
@@ -295,7 +360,9 @@ def summarize_profile(grid_values: Sequence[float], log_likelihood: Sequence[flo
     fine = np.linspace(x[0], x[-1], 4001)
     yf = profile_interpolant(x, y)(fine)
     imax = int(np.argmax(yf))
-    out: dict[str, Any] = {"map": float(fine[imax]), "temperature": float(temperature)}
+    out: dict[str, Any] = {"map": float(fine[imax]), "temperature": tempering.temperature}
+    if tempering.network_only:
+        out["network_temperature"] = tempering.network
     for level in levels:
         tag = f"{round(level * 100):d}"
         thr = yf[imax] - _delta(level, 1)
@@ -349,13 +416,45 @@ def calibrate_temperature(deficits: Sequence[float], level: float = LEVELS[0], d
     d = np.asarray(deficits, dtype=np.float64)
     if d.ndim != 1 or len(d) < MIN_DEFICITS or np.any(np.isnan(d)) or np.any(d < 0):
         raise ParameterError(f"calibration needs >= {MIN_DEFICITS} truth deficits >= 0")
-    if np.all(np.isfinite(d)):
-        q = float(np.quantile(d, level))
-    else:  # no interpolation toward an infinite deficit: the smallest deficit with a fraction >= level below it
-        q = float(np.quantile(d, level, method="inverted_cdf"))
-        if not math.isfinite(q):
-            raise ParameterError(f"more than {1 - level:.0%} of the truths lie outside the scanned grids")
+    q = _deficit_quantile(d, level)
+    if not math.isfinite(q):
+        raise ParameterError(f"more than {1 - level:.0%} of the truths lie outside the scanned grids")
     return float(max(q, 1e-6) / _delta(level, dof))
+
+
+def _deficit_quantile(d: np.ndarray, level: float) -> float:
+    """The ``level`` quantile of truth deficits; with some +inf (truths outside a grid) no interpolation toward
+    them: the smallest deficit with a fraction >= level at or below it (+inf when there is none)."""
+    if np.all(np.isfinite(d)):
+        return float(np.quantile(d, level))
+    return float(np.quantile(d, level, method="inverted_cdf"))
+
+
+#: The T_net values :func:`calibrate_network_temperature` chooses from: 1 to 100, 8 % apart.
+NETWORK_TEMPERATURES = tuple(float(t) for t in np.geomspace(1.0, 100.0, 61))
+
+
+def calibrate_network_temperature(deficits: np.ndarray, t_values: Sequence[float] = NETWORK_TEMPERATURES,
+                                  level: float = LEVELS[0], dof: int = 1) -> float:
+    """T_net that makes ``level`` of the intervals (``dof`` = 2: contours) of log L_T = box + network / T_net
+    (:class:`Tempering`) contain the truth.
+
+    ``deficits`` (K, n): the truth deficits of n held-out profiles or grids, each tempered at the K ascending
+    ``t_values``. Tempering the network's term alone does not rescale the deficits (the box statistics' term
+    stays), so there is no closed form as in :func:`calibrate_temperature`: this is the smallest of ``t_values``
+    at which the ``level`` quantile of the deficits (as there) is at most
+    chi2_ppf(level, dof) / 2, or +inf when none is (the box statistics' term alone is too sharp).
+    """
+    d = np.asarray(deficits, dtype=np.float64)
+    t = np.asarray(t_values, dtype=np.float64)
+    if d.ndim != 2 or d.shape[0] != len(t) or d.shape[1] < MIN_DEFICITS or np.any(np.isnan(d)) or np.any(d < 0):
+        raise ParameterError(f"network calibration needs (len(t_values), >= {MIN_DEFICITS}) truth deficits >= 0")
+    if np.any(np.diff(t) <= 0) or t[0] < 1.0:
+        raise ParameterError("t_values must be ascending and >= 1")
+    for tk, dk in zip(t, d, strict=True):
+        if _deficit_quantile(dk, level) <= _delta(level, dof):
+            return float(tk)
+    return math.inf
 
 
 def _check_temperature(temperature: float) -> float:
@@ -398,6 +497,19 @@ def _grid_arrays(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelih
     return om, s8, ll
 
 
+def tempered_grid_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
+                     temperature: float | Tempering = 1.0, box_log_likelihood: np.ndarray | None = None
+                     ) -> np.ndarray:
+    """log L_T on the nodes of a 2-D grid (checked as :func:`_grid_arrays`): the surface summaries, contours and
+    zoom windows use. Interpolation is linear in the data, so interpolating log L_T is tempering the interpolant."""
+    om, s8, ll = _grid_arrays(omega_m, sigma_8, log_likelihood)
+    tempering = as_tempering(temperature)
+    box = None
+    if tempering.network_only:
+        box = None if box_log_likelihood is None else _grid_arrays(om, s8, box_log_likelihood)[2]
+    return tempering.apply(ll, box)
+
+
 def fine_grid_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
                  points: int = 201) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(omega_m, sigma_8, log L) of :func:`grid_interpolant_2d` on a ``points`` x ``points`` grid spanning the
@@ -426,7 +538,10 @@ def truth_profile_deficits_2d(omega_m: Sequence[float], sigma_8: Sequence[float]
     (the 1-D intervals of a 2-D grid, as :func:`summarize_grid_2d` makes them), on the same interpolant (nats; inf
     for a truth outside the grid's range). The truth is in the p interval iff this is <= chi2_ppf(p, 1) / 2."""
     om, s8, ll = _grid_arrays(omega_m, sigma_8, log_likelihood)
-    fo, fs, fine = fine_grid_2d(om, s8, ll)
+    return _profile_deficits_fine(*fine_grid_2d(om, s8, ll), truth)
+
+
+def _profile_deficits_fine(fo: np.ndarray, fs: np.ndarray, fine: np.ndarray, truth: Sequence[float]) -> np.ndarray:
     out = []
     for axis, (values, t) in enumerate(((fo, truth[0]), (fs, truth[1]))):
         prof = fine.max(axis=1 - axis)  # as summarize_grid_2d: its profile, through truth_deficit's spline
@@ -434,28 +549,56 @@ def truth_profile_deficits_2d(omega_m: Sequence[float], sigma_8: Sequence[float]
     return np.array(out)
 
 
+def network_tempered_deficits_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
+                                 box_log_likelihood: np.ndarray, truth: Sequence[float],
+                                 network_temperatures: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The truth's deficits of a 2-D grid tempered as box + network / T_net for each of K ``network_temperatures``:
+    ((K,) :func:`truth_deficit_2d`, (K, 2) :func:`truth_profile_deficits_2d`) of :func:`tempered_grid_2d`. The
+    interpolant is linear in the data, so the box and network terms are interpolated once and combined per T_net
+    (the same numbers, K times faster)."""
+    om, s8, ll = _grid_arrays(omega_m, sigma_8, log_likelihood)
+    box = _grid_arrays(om, s8, box_log_likelihood)[2]
+    fo, fs, fine_box = fine_grid_2d(om, s8, box)
+    fine_net = fine_grid_2d(om, s8, ll - box)[2]
+    inside = om[0] <= truth[0] <= om[-1] and s8[0] <= truth[1] <= s8[-1]
+    at_box = at_net = math.nan
+    if inside:
+        at_box = float(grid_interpolant_2d(om, s8, box)(truth[0], truth[1])[0, 0])
+        at_net = float(grid_interpolant_2d(om, s8, ll - box)(truth[0], truth[1])[0, 0])
+    d2, dp = [], []
+    for t in network_temperatures:
+        fine = fine_box + fine_net / float(t)
+        d2.append(max(float(fine.max()) - (at_box + at_net / float(t)), 0.0) if inside else math.inf)
+        dp.append(_profile_deficits_fine(fo, fs, fine, truth))
+    return np.array(d2), np.array(dp)
+
+
 def summarize_grid_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: np.ndarray,
-                      levels: Sequence[float] = LEVELS, temperature: float = 1.0) -> dict[str, Any]:
+                      levels: Sequence[float] = LEVELS, temperature: float | Tempering = 1.0,
+                      box_log_likelihood: np.ndarray | None = None) -> dict[str, Any]:
     """Summary of a 2-D grid log L[i, j] (omega_m[i], sigma_8[j]) under a uniform prior.
 
-    The grid is interpolated by :func:`grid_interpolant_2d` onto a 201 x 201 grid (so the MAP and the
-    intervals are not snapped to the nodes). Returns the MAP, the contour levels log L_max - T chi2_ppf(p, 2)/2
-    in units of the given log L (``levels``: 1.15 and 3.00 below the maximum for 68.27 % and 95 % when T = 1),
-    and for each parameter the summary of its profile likelihood (maximum over the other parameter; 1-dof
-    thresholds) and of its marginal posterior, all from log L / T (``temperature``).
+    Everything comes from the tempered surface log L_T (``temperature``: a plain T, log L / T, or a
+    :class:`Tempering`, with ``box_log_likelihood`` of the same shape when it tempers the network's term alone;
+    :func:`tempered_grid_2d`), interpolated by :func:`grid_interpolant_2d` onto a 201 x 201 grid (so the MAP and
+    the intervals are not snapped to the nodes). Returns the MAP, the contour levels of log L_T,
+    max - chi2_ppf(p, 2) / 2 (``levels``: 1.15 and 3.00 below its maximum for 68.27 % and 95 %), and for each
+    parameter the summary of its profile likelihood (maximum over the other parameter; 1-dof thresholds) and of
+    its marginal posterior.
     """
-    t = _check_temperature(temperature)
-    om, s8, ll = fine_grid_2d(*_grid_arrays(omega_m, sigma_8, log_likelihood))
-    ll = ll / t
+    tempering = as_tempering(temperature)
+    om, s8, ll = fine_grid_2d(omega_m, sigma_8, tempered_grid_2d(omega_m, sigma_8, log_likelihood, tempering,
+                                                                 box_log_likelihood))
     i, j = np.unravel_index(int(np.argmax(ll)), ll.shape)
     top = float(ll[i, j])
-    # contour levels in units of the given (raw) log L: max - T * chi2_ppf(p, 2) / 2
-    out: dict[str, Any] = {"map": [float(om[i]), float(s8[j])], "temperature": t,
-                           "levels": {f"{round(p * 100):d}": t * (top - _delta(p, 2)) for p in levels}}
+    out: dict[str, Any] = {"map": [float(om[i]), float(s8[j])], "temperature": tempering.temperature,
+                           "levels": {f"{round(p * 100):d}": top - _delta(p, 2) for p in levels}}
+    if tempering.network_only:
+        out["network_temperature"] = tempering.network
     post = np.exp(ll - top)
     for axis, (name, values) in enumerate((("omega_m", om), ("sigma_8", s8))):
-        profile = ll.max(axis=1 - axis) * t  # back in raw units: summarize_profile applies T itself
-        summary = summarize_profile(values, profile, levels, temperature=t)
+        summary = summarize_profile(values, ll.max(axis=1 - axis), levels)  # already tempered
+        summary.update({k: v for k, v in out.items() if k.endswith("temperature")})
         marginal = _trapz(post, om if axis == 1 else s8, axis=1 - axis)
         marginal_ll = np.log(np.maximum(marginal, 1e-300))
         summary["marginal"] = {k: v for k, v in summarize_profile(values, marginal_ll, levels).items()

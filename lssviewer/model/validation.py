@@ -396,6 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model.temperature = cal["temperature"]
             model.profile_temperatures = {}  # the fit here is pooled: stored profile / grid temperatures are replaced
             model.grid_temperature = None
+            model.network_temperature = None
             card["calibration"] = cal
             if args.write_card and model.path is not None:
                 write_calibration(model.path, cal)

@@ -17,8 +17,9 @@ bigger catalog, a better model) would not be resolved, and the contours are draw
    once more, on the region's padded bounding box (:func:`refine`), up to ``max_zooms`` windows. A last window
    that still cuts the 99 % region is reported (:func:`assess`: the CLI's ``window_cut``, the panel's message).
 
-Per-axis temperatures (T_om, T_s8) size the windows for the surface stretched by sqrt(T) per axis about the peak;
-the region tests use max(T) (conservative: a window never too small for either axis).
+The windows are sized for the surface the summaries use: a :class:`~lssviewer.model.likelihood.Tempering` of log L
+(all of it, or only the network's term), or per-axis temperatures (T_om, T_s8): the surface stretched by sqrt(T)
+per axis about the peak, the region tests at max(T) (conservative: a window never too small for either axis).
 
 Summaries (:func:`lssviewer.model.likelihood.summarize_grid_2d`) use the last stage only: a rectilinear grid
 that contains the posterior. Every stage's points are kept (e.g. for a plot of the coarse stage).
@@ -34,7 +35,7 @@ import numpy as np
 
 from lssviewer.catalog import HaloCatalog
 from lssviewer.errors import ParameterError
-from lssviewer.model.likelihood import DEFAULT_NOISE, ScanPoint
+from lssviewer.model.likelihood import DEFAULT_NOISE, ScanPoint, Tempering
 
 if TYPE_CHECKING:  # pragma: no cover
     from lssviewer.model.api import DiffusionModel
@@ -235,33 +236,44 @@ def assess(omega_m: Sequence[float], sigma_8: Sequence[float], log_likelihood: n
 def zoomed_grid_2d(model: DiffusionModel, catalog: HaloCatalog, points: int = 11, coarse: int = 7,
                    n_noise: int = DEFAULT_NOISE, coarse_noise: int = 4, seed: int = 0,
                    temperatures: tuple[float, float] | None = None, max_zooms: int = MAX_ZOOMS,
-                   cancel: Callable[[], bool] | None = None, **kwargs: Any) -> Iterator[GridStage | ScanPoint]:
+                   cancel: Callable[[], bool] | None = None, tempering: Tempering | None = None,
+                   **kwargs: Any) -> Iterator[GridStage | ScanPoint]:
     """Scan a catalog's likelihood on a coarse grid over the prior, then on zoom windows around the peak.
 
     Yields a :class:`GridStage` before each stage's points, then that stage's :class:`ScanPoint` s as they
-    finish (indices into the stage's grid). ``temperatures``: the (Omega_m, sigma_8) temperatures the windows
-    are sized for (default: the model's 2-D grid temperature for both); ``kwargs`` go to ``model.scan``. Every
-    stage uses the same ``seed`` (common random numbers within a stage).
+    finish (indices into the stage's grid). The windows are sized for the tempered surface the summaries will
+    use: ``tempering`` (a :class:`~lssviewer.model.likelihood.Tempering`, e.g. one that tempers the network's term
+    only), or ``temperatures``, per-axis temperatures of all of log L (not both); default: the model's 2-D grid
+    tempering (``grid_tempering()``). ``kwargs`` go to ``model.scan``. Every stage uses the same ``seed`` (common
+    random numbers within a stage).
     """
     if points < 3 or coarse < 3:
         raise ParameterError(f"a zoomed grid needs >= 3 points per axis (got points={points}, coarse={coarse})")
     if max_zooms < 1:
         raise ParameterError(f"max_zooms must be >= 1, got {max_zooms}")
-    if temperatures is None:
-        own = getattr(model, "grid_temperature_or_pooled", None)
-        t = float(own()) if own is not None else float(getattr(model, "temperature", 1.0))
-        temperatures = (t, t)
+    if tempering is not None and temperatures is not None:
+        raise ParameterError("give a zoomed grid either a tempering or per-axis temperatures, not both")
+    if tempering is None and temperatures is None:
+        tempering = default_grid_tempering(model)
+    if tempering is not None:  # the windows are sized on log L_T itself
+        temperatures = (1.0, 1.0)
     bounds = np.asarray(model.prior.bounds(), dtype=np.float64)
     stage = GridStage(0, np.linspace(*bounds[0], coarse), np.linspace(*bounds[1], coarse), coarse_noise, "prior")
     reason = "zoom"
     for k in range(max_zooms + 1):
         yield stage
         ll = np.full(stage.shape, np.nan)
+        box = np.full(stage.shape, np.nan)
         for pt in model.scan(catalog, stage.grid, n_noise=stage.n_noise, seed=seed, cancel=cancel, **kwargs):
-            ll[divmod(pt.index, stage.shape[1])] = pt.log_likelihood
+            ij = divmod(pt.index, stage.shape[1])
+            ll[ij] = pt.log_likelihood
+            if pt.box_log_likelihood is not None:
+                box[ij] = pt.box_log_likelihood
             yield pt
         if k == max_zooms:
             return
+        if tempering is not None:
+            ll = tempering.apply(ll, box if tempering.network_only else None)
         if k == 0:
             win = window(stage.omega_m, stage.sigma_8, ll, bounds, temperatures)
         else:
@@ -272,21 +284,35 @@ def zoomed_grid_2d(model: DiffusionModel, catalog: HaloCatalog, points: int = 11
         stage = GridStage(k + 1, np.linspace(*win[0], points), np.linspace(*win[1], points), n_noise, reason)
 
 
+def default_grid_tempering(model: Any) -> Tempering:
+    """The tempering of a model's 2-D grids: its ``grid_tempering()``, else its ``grid_temperature_or_pooled()`` /
+    ``temperature`` (all of log L), else none."""
+    own = getattr(model, "grid_tempering", None)
+    if own is not None:
+        return own()
+    t = getattr(model, "grid_temperature_or_pooled", None)
+    return Tempering(temperature=float(t()) if t is not None else float(getattr(model, "temperature", 1.0)))
+
+
 def collect(events: Iterator[GridStage | ScanPoint],
             on_point: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run a :func:`zoomed_grid_2d` scan to the end: per stage, its axes, noise draws, reason and
-    ``log_likelihood`` / ``stderr`` arrays (omega_m index first), and ``done`` (points finished). ``on_point``
-    gets the current stage's dict after each point (e.g. to show progress)."""
+    ``log_likelihood`` / ``stderr`` / ``box_log_likelihood`` arrays (omega_m index first; the last NaN where the
+    model has no box statistics' term), and ``done`` (points finished). ``on_point`` gets the current stage's dict
+    after each point (e.g. to show progress)."""
     stages: list[dict[str, Any]] = []
     for ev in events:
         if isinstance(ev, GridStage):
             stages.append({"stage": ev.stage, "omega_m": ev.omega_m, "sigma_8": ev.sigma_8, "n_noise": ev.n_noise,
                            "reason": ev.reason, "log_likelihood": np.full(ev.shape, np.nan),
-                           "stderr": np.full(ev.shape, np.nan), "done": 0})
+                           "stderr": np.full(ev.shape, np.nan), "box_log_likelihood": np.full(ev.shape, np.nan),
+                           "done": 0})
         else:
             st = stages[-1]
             ij = divmod(ev.index, len(st["sigma_8"]))
             st["log_likelihood"][ij], st["stderr"][ij] = ev.log_likelihood, ev.stderr
+            if ev.box_log_likelihood is not None:
+                st["box_log_likelihood"][ij] = ev.box_log_likelihood
             st["done"] += 1
             if on_point is not None:
                 on_point(st)

@@ -282,8 +282,10 @@ class LikelihoodPanel(QtWidgets.QWidget):
                 iv = _interval((s.get(key) or {}).get("interval68"))
                 if iv:
                     text += f"; {name} 68 % [{iv[0]:.4g}, {iv[1]:.4g}]"
-        t = s.get("temperature")
-        if isinstance(t, (int, float)) and t != 1.0 and "error" not in s:
+        t, t_net = s.get("temperature"), s.get("network_temperature")
+        if isinstance(t_net, (int, float)) and t_net != 1.0 and "error" not in s:
+            text += f" (calibrated: box statistics + network term / {t_net:.3g})"
+        elif isinstance(t, (int, float)) and t != 1.0 and "error" not in s:
             text += f" (intervals calibrated: log L / {t:.3g})"
         if result.get("window_cut"):
             text += ". The last zoom window cuts the 99 % region: contours may be open (more points, or zoom off)"
@@ -429,18 +431,20 @@ class LikelihoodPanel(QtWidgets.QWidget):
                               label="MAP")
             self._data_artists.append(mark)
             levels = s.get("levels") or {}
-            raw_max = max(d["log_likelihood"] for d in st.points)
-            # the image is log L - max; the summary's levels (68 %, 95 %) are absolute log L values
-            lv = sorted(float(v) - raw_max for k, v in levels.items() if k in ("68", "95"))
-            if len(lv) == 2 and len(om) > 1 and len(s8) > 1 and np.all(np.isfinite(img)):
+            # the summary's levels (68 %, 95 %) are values of the (tempered) surface it was drawn from; the image
+            # shows the raw log L - max, the contours the calibrated likelihood
+            surface = np.asarray(s.get("tempered_log_likelihood", np.full((len(om), len(s8)), np.nan)), dtype=float)
+            lv = sorted(float(v) for k, v in levels.items() if k in ("68", "95"))
+            if len(lv) == 2 and len(om) > 1 and len(s8) > 1 and surface.shape == (len(om), len(s8)) \
+                    and np.all(np.isfinite(surface)):
                 # contours of the interpolant the summary used (smooth, not the nodes' polygons)
                 try:
                     from lssviewer.model.likelihood import fine_grid_2d
 
-                    fo, fs, fine = fine_grid_2d(om, s8, img.T)
+                    fo, fs, fine = fine_grid_2d(om, s8, surface)
                     cx, cy, cz = fo, fs, fine.T
                 except ImportError:  # no model package: the nodes
-                    cx, cy, cz = om, s8, img
+                    cx, cy, cz = om, s8, surface.T
                 cs = ax.contour(cx, cy, cz, levels=lv, colors="w", linewidths=1, linestyles=["--", "-"])
                 self._data_artists.append(cs)
                 # legend entries for the two contours (white lines: drawn grey in the legend box)

@@ -1,0 +1,76 @@
+"""1-D ELBO profiles of held-out boxes, stored with the box statistics' part of log L (for tempering fits).
+
+    python benchmarks/bench_profiles_1d.py --model resources/models/default --suite training/default/suite.h5 \
+        [-o benchmarks/results/profiles_1d_v08.json]     # resumable: a rerun skips the boxes already stored
+
+The boxes: those the model's pooled temperature was fitted on (model.json ``calibration.indices``: held-out
+boxes, none trained on). Each box gets the two profiles of the model card (``lssviewer.model.validation``: 30
+points over the prior in one parameter, the other at its truth, 16 noise draws, seed 0), so the stored raw
+truth deficits reproduce the card's. Per point the JSON keeps log L and ``box_log_likelihood``, the analytic
+Gaussian of the box statistics (``FeatureTransform.box_log_prob``, a part of log L): log L - box is the
+network's term, which ``tools/refit_temperature.py --network`` tempers on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from lssviewer.io import hdf5
+from lssviewer.io.atomic import atomic_path
+from lssviewer.model import load_model
+from lssviewer.model.likelihood import DEFAULT_NOISE, PARAMS, profile_grid, truth_deficit
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def box_profiles(model, catalog, points: int = 30, n_noise: int = DEFAULT_NOISE, seed: int = 0) -> dict:
+    """The box's two 1-D profiles: grid, log L, stderr and the box statistics' term per point."""
+    cat = catalog.top_n(model.n_halos) if catalog.n_halos > model.n_halos else catalog
+    entry: dict = {"truth": [float(cat.omega_m), float(cat.sigma_8)]}
+    for i, param in enumerate(PARAMS):
+        grid = profile_grid(model, cat, param, points)
+        pts = list(model.scan(cat, grid, n_noise=n_noise, seed=seed))
+        box = model.box_log_likelihood(cat, grid)
+        entry[param] = {"grid": grid[:, i].tolist(), "log_likelihood": [p.log_likelihood for p in pts],
+                        "stderr": [p.stderr for p in pts],
+                        "box_log_likelihood": None if box is None else box.tolist()}
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="resources/models/default")
+    ap.add_argument("--suite", default="training/default/suite.h5")
+    ap.add_argument("--points", type=int, default=30)
+    ap.add_argument("-o", "--output", default=str(RESULTS / "profiles_1d_v08.json"))
+    args = ap.parse_args(argv)
+    model = load_model(args.model)
+    out_path = Path(args.output)
+    report = json.loads(out_path.read_text()) if out_path.exists() else {
+        "model": args.model, "suite": args.suite, "points": args.points, "n_noise": DEFAULT_NOISE, "seed": 0,
+        "boxes": {}}
+    indices = model.meta["calibration"]["indices"]
+    t0 = time.time()
+    for n, idx in enumerate(indices):
+        if str(idx) in report["boxes"]:
+            continue
+        (cat,) = hdf5.read(args.suite, [idx])
+        start = time.time()
+        entry = box_profiles(model, cat, report["points"], report["n_noise"], report["seed"])
+        entry["seconds"] = round(time.time() - start, 1)
+        report["boxes"][str(idx)] = entry
+        with atomic_path(out_path) as tmp:
+            Path(tmp).write_text(json.dumps(report) + "\n")
+        d = [truth_deficit(entry[p]["grid"], entry[p]["log_likelihood"], entry["truth"][i])
+             for i, p in enumerate(PARAMS)]
+        print(f"[{n + 1}/{len(indices)}] box {idx}: deficits {d[0]:.3f} / {d[1]:.3f} nats, "
+              f"{entry['seconds']:.1f} s (total {time.time() - t0:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
