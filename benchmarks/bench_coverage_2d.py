@@ -22,6 +22,14 @@ errors:
 * ``stretch``: the per-parameter profile temperatures applied as a stretch of the surface about its MAP,
   log L(MAP + S (theta - MAP)) with S = diag(T_om, T_s8)^(-1/2): a Gaussian's curvature along each axis is
   divided by that axis's T, its correlation kept.
+
+    python benchmarks/bench_coverage_2d.py --network-temperature 10 -o benchmarks/results/bench_coverage_2d_network.json
+
+sizes the windows instead for box + network / 10 (``window_network_temperature``; the network's term tempered
+alone, :class:`lssviewer.model.likelihood.Tempering`: a broader surface than the pooled T's) and stores each
+grid's box statistics' term (``box_log_likelihood``), from which ``tools/refit_temperature.py --grid --network``
+fits T_net; the table then adds ``network_window`` (box + network / the windows' T_net, not cross-validated) and
+``box_only`` (the box statistics' Gaussian alone).
 """
 
 from __future__ import annotations
@@ -179,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                          "the pooled temperature (a new output file)")
     ap.add_argument("-o", "--output", default=str(RESULTS / "bench_coverage_2d.json"))
     args = ap.parse_args(argv)
+    if args.network_temperature is not None and not args.network_temperature >= 1:
+        raise SystemExit(f"--network-temperature must be >= 1, got {args.network_temperature}")
     out = Path(args.output)
     model = load_model(args.model)
     report = json.loads(out.read_text()) if out.exists() else {

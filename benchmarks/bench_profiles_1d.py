@@ -33,11 +33,10 @@ def box_profiles(model, catalog, points: int = 30, n_noise: int = DEFAULT_NOISE,
     entry: dict = {"truth": [float(cat.omega_m), float(cat.sigma_8)]}
     for i, param in enumerate(PARAMS):
         grid = profile_grid(model, cat, param, points)
-        pts = list(model.scan(cat, grid, n_noise=n_noise, seed=seed))
-        box = model.box_log_likelihood(cat, grid)
+        pts = sorted(model.scan(cat, grid, n_noise=n_noise, seed=seed), key=lambda p: p.index)
+        box = [p.box_log_likelihood for p in pts]
         entry[param] = {"grid": grid[:, i].tolist(), "log_likelihood": [p.log_likelihood for p in pts],
-                        "stderr": [p.stderr for p in pts],
-                        "box_log_likelihood": None if box is None else box.tolist()}
+                        "stderr": [p.stderr for p in pts], "box_log_likelihood": None if None in box else box}
     return entry
 
 
@@ -53,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     report = json.loads(out_path.read_text()) if out_path.exists() else {
         "model": args.model, "suite": args.suite, "points": args.points, "n_noise": DEFAULT_NOISE, "seed": 0,
         "boxes": {}}
-    indices = model.meta["calibration"]["indices"]
+    indices = model.meta.get("calibration", {}).get("indices")
+    if not indices:
+        raise SystemExit(f"{args.model}: its calibration names no boxes (calibration.indices)")
     t0 = time.time()
     for n, idx in enumerate(indices):
         if str(idx) in report["boxes"]:

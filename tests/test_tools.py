@@ -268,6 +268,13 @@ def test_refit_network_temperature_from_zoomed_grids_with_box_terms(tmp_path):
         k: {kk: vv for kk, vv in v.items() if kk != "box_log_likelihood"} for k, v in boxes.items()}}))
     with pytest.raises(SystemExit, match="box_log_likelihood"):
         refit_temperature.main(["--model", str(model), "--grid", str(bad), "--network"])
+    few = tmp_path / "few.json"
+    few.write_text(json.dumps({"model": str(model), "points": 11, "coarse": 7,
+                               "boxes": {k: boxes[k] for k in list(boxes)[:15]}}))
+    with pytest.raises(SystemExit, match="cannot fit a network temperature on 7 boxes"):  # a half of 15
+        refit_temperature.main(["--model", str(model), "--grid", str(few), "--network", "--splits", "2"])
+    with pytest.raises(SystemExit, match="--profiles needs --network"):
+        refit_temperature.main(["--model", str(model), "--grid", str(path), "--profiles", str(prof_path)])
     prof_path.write_text(json.dumps({"model": str(model), "points": 30, "boxes": {"0": profiles["1000"]}}))
     with pytest.raises(SystemExit, match="shares boxes"):
         refit_temperature.main(["--model", str(model), "--grid", str(path), "--network", "--profiles",

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if args.param == "both":
         box2 = last["box_log_likelihood"] if tempering.network_only else None
         tempered = tempered_grid_2d(om, s8, ll2, tempering, box2)
-        summ = summarize_grid_2d(om, s8, tempered)
+        summ = summarize_grid_2d(om, s8, ll2, temperature=tempering, box_log_likelihood=box2)
         result = {"param": "both", "grid": {"omega_m": om.tolist(), "sigma_8": s8.tolist()},
                   "log_likelihood": ll2.tolist(), "stderr": err2.tolist(),
                   # the surface the summary, levels and contours come from (log L when uncalibrated)
@@ -139,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
                   "fixed": {("sigma_8" if i == 0 else "omega_m"): float(grid[0, 1 - i])},
                   "posterior_mean": summ["posterior_mean"], "posterior_std": summ["posterior_std"]}
     # T was fitted with a given number of noise draws (the estimator's own error is part of what it absorbs)
-    cal_noise = model.meta.get("calibration", {}).get("n_noise")
+    cal = model.meta.get("calibration", {})
+    cal_noise = (cal.get("network_calibration") or {}).get("n_noise") if tempering.network_only else cal.get("n_noise")
     result.update(n_noise=args.n_noise, seed=args.seed, model=str(model.path), n_halos=model.n_halos,
                   temperature=tempering.temperature, network_temperature=tempering.network,
                   calibration_n_noise=cal_noise)

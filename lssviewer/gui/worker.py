@@ -121,12 +121,10 @@ def _default_summarize_2d(omega_m: np.ndarray, sigma_8: np.ndarray, log_likeliho
         from lssviewer.model.likelihood import summarize_grid_2d, tempered_grid_2d
     except ImportError:
         return None
-    tempered = tempered_grid_2d(omega_m, sigma_8, log_likelihood, temperature, box_log_likelihood)
-    out = summarize_grid_2d(omega_m, sigma_8, tempered)
-    out.update(temperature=getattr(temperature, "temperature", temperature), tempered_log_likelihood=tempered.tolist())
-    network = getattr(temperature, "network", 1.0)
-    if network != 1.0:
-        out["network_temperature"] = network
+    out = summarize_grid_2d(omega_m, sigma_8, log_likelihood, temperature=temperature,
+                            box_log_likelihood=box_log_likelihood)
+    out["tempered_log_likelihood"] = tempered_grid_2d(omega_m, sigma_8, log_likelihood, temperature,
+                                                      box_log_likelihood).tolist()
     return out
 
 

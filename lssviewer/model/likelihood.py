@@ -143,9 +143,6 @@ class Tempering:
         text = f"box + network / {self.network:.3g}"
         return text if self.temperature == 1.0 else f"({text}) / {self.temperature:.3g}"
 
-    def to_dict(self) -> dict[str, float]:
-        return {"temperature": float(self.temperature), "network_temperature": float(self.network)}
-
 
 def as_tempering(temperature: float | Tempering) -> Tempering:
     """A :class:`Tempering` from a plain temperature (all of log L) or a Tempering."""
@@ -505,8 +502,11 @@ def tempered_grid_2d(omega_m: Sequence[float], sigma_8: Sequence[float], log_lik
     om, s8, ll = _grid_arrays(omega_m, sigma_8, log_likelihood)
     tempering = as_tempering(temperature)
     box = None
-    if tempering.network_only:
-        box = None if box_log_likelihood is None else _grid_arrays(om, s8, box_log_likelihood)[2]
+    if tempering.network_only and box_log_likelihood is not None:
+        box = np.asarray(box_log_likelihood, dtype=np.float64)
+        if box.shape != ll.shape:
+            raise ParameterError(f"box log-likelihood has shape {box.shape}, log L {ll.shape}")
+        box = box if np.all(np.isfinite(box)) else None  # missing terms: Tempering says what it needs
     return tempering.apply(ll, box)
 
 

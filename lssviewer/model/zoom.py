@@ -273,7 +273,8 @@ def zoomed_grid_2d(model: DiffusionModel, catalog: HaloCatalog, points: int = 11
         if k == max_zooms:
             return
         if tempering is not None:
-            ll = tempering.apply(ll, box if tempering.network_only else None)
+            # points without the box statistics' term (not a box-standardised model): Tempering says so
+            ll = tempering.apply(ll, None if not tempering.network_only or np.isnan(box).any() else box)
         if k == 0:
             win = window(stage.omega_m, stage.sigma_8, ll, bounds, temperatures)
         else:
