@@ -147,11 +147,13 @@ def test_train_sample_scan(workdir, capsys):
 
 
 def test_scan_tempers_the_network_term_of_a_box_standardised_model(workdir, capsys):
-    """calibration.network_temperature: 2-D grids use box + (log L - box) / T_net, where box is the box
-    statistics' Gaussian (computed here independently from the transform); 1-D profiles keep log L / T."""
+    """calibration.network_temperature: 2-D grids use [box + (log L - box) / T_net] / T with the grid temperature
+    fitted with it, where box is the box statistics' Gaussian (computed here independently from the transform);
+    1-D profiles keep log L / T."""
 
     from lssviewer.model.data import theta_to_unit
     from lssviewer.model.features import box_statistics, catalog_to_raw
+    from lssviewer.model.likelihood import Tempering
 
     run = workdir / "runs" / "box"
     cfg = workdir / "cfg_box.toml"
@@ -161,21 +163,21 @@ def test_scan_tempers_the_network_term_of_a_box_standardised_model(workdir, caps
                  "--no-progress"]) == 0
     model = load_model(run)
     assert model.transform.per_box and model.network_temperature is None
-    write_calibration(run, {"temperature": 2.0, "network_temperature": 5.0})
+    write_calibration(run, {"temperature": 2.0, "grid_temperature": 1.5, "network_temperature": 5.0})
     model = load_model(run)
-    assert model.network_temperature == 5.0 and model.grid_tempering().network == 5.0
+    assert model.network_temperature == 5.0 and model.grid_tempering() == Tempering(1.5, 5.0)
     both = ["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
             "--model", str(run), "--json"]
     assert main([*both, "--no-zoom"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["network_temperature"] == 5.0 and res["temperature"] == 1.0
+    assert res["network_temperature"] == 5.0 and res["temperature"] == 1.5
     cat = hdf5.read(workdir / "suite.h5", [0])[0]
     grid = np.array([(a, b) for a in res["grid"]["omega_m"] for b in res["grid"]["sigma_8"]])
     box = model.transform.box_log_prob(box_statistics(catalog_to_raw(cat).astype(np.float64)),
                                        theta_to_unit(grid, model.prior)).reshape(3, 3)
     np.testing.assert_allclose(res["box_log_likelihood"], box, rtol=0, atol=1e-9)
     ll = np.array(res["log_likelihood"])
-    np.testing.assert_allclose(res["tempered_log_likelihood"], box + (ll - box) / 5.0, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(res["tempered_log_likelihood"], (box + (ll - box) / 5.0) / 1.5, rtol=0, atol=1e-9)
     assert main(both) == 0  # zoomed: windows sized on the tempered surface
     zoomed = json.loads(capsys.readouterr().out)
     assert zoomed["network_temperature"] == 5.0 and len(zoomed["stages"]) >= 2

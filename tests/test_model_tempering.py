@@ -134,16 +134,10 @@ def test_zoomed_grid_of_two_gaussian_terms_is_sized_and_summarised_on_the_temper
         next(zoomed_grid_2d(model, cat, tempering=tempering, temperatures=(2.0, 2.0)))
 
 
-def test_tempered_deficits_combine_the_interpolated_terms_and_calibrate_t_net():
+def test_tempered_deficits_combine_the_interpolated_terms():
     """network_tempered_deficits_2d (box and network interpolated once) equals the direct truth deficits of the
-    tempered grid at every T_net (the interpolant is linear in the data); calibrate_network_temperature picks the
-    smallest T_net whose 68th percentile of deficits is within Delta, and +inf when even the box term alone is
-    too sharp."""
-    from lssviewer.model.likelihood import (
-        calibrate_network_temperature,
-        network_tempered_deficits_2d,
-        truth_profile_deficits_2d,
-    )
+    tempered grid at every T_net (the interpolant is linear in the data)."""
+    from lssviewer.model.likelihood import network_tempered_deficits_2d, truth_profile_deficits_2d
 
     rng = np.random.default_rng(3)
     om, s8 = np.linspace(0.25, 0.35, 11), np.linspace(0.75, 0.85, 9)
@@ -158,15 +152,3 @@ def test_tempered_deficits_combine_the_interpolated_terms_and_calibrate_t_net():
         np.testing.assert_allclose(dp[k], truth_profile_deficits_2d(om, s8, tempered, truth), atol=1e-9)
     d2_out, dp_out = network_tempered_deficits_2d(om, s8, ll, box, (0.45, 0.8), ts)
     assert np.all(np.isinf(d2_out)) and np.all(np.isinf(dp_out[:, 0])) and np.all(np.isfinite(dp_out[:, 1]))
-    # deficits 2 u / T, u uniform on 0.2..2: their 68th percentile, 2.85 / T, is 0.5 (1-D) at T 5.7 and 1.148 (2-D)
-    # at T 2.5: the next values up are 6 and 3
-    base = np.linspace(0.2, 2.0, 50)
-    t_values = (1.0, 2.0, 3.0, 4.0, 6.0)
-    deficits = np.array([2.0 * base / t for t in t_values])
-    assert calibrate_network_temperature(deficits, t_values) == 6.0
-    assert calibrate_network_temperature(deficits, t_values, dof=2) == 3.0
-    assert calibrate_network_temperature(deficits * 10, t_values) == float("inf")
-    with pytest.raises(ParameterError):
-        calibrate_network_temperature(deficits[:, :5], t_values)
-    with pytest.raises(ParameterError):
-        calibrate_network_temperature(deficits, t_values[::-1])

@@ -202,14 +202,16 @@ def test_refit_grid_temperature_from_zoomed_grids(tmp_path):
 
 
 def test_refit_network_temperature_from_zoomed_grids_with_box_terms(tmp_path):
-    """200 boxes whose log L is a calibrated box-statistics Gaussian (width 0.03 / 0.024, its peak scattered by that
+    """100 boxes whose log L is a calibrated box-statistics Gaussian (width 0.03 / 0.024, its peak scattered by that
     much about the truth) plus a network Gaussian 4x too sharp (width 0.005 / 0.004, peak scattered sqrt(4) times
-    wider). box + network / 4 is then the exact likelihood of the two independent estimates, so the contour and
-    profile fits of T_net find 4 (the network term dominates: like a plain temperature, the 68th percentile of
-    200 deficits fixes it to ~13 % (1 sd); the choice is on a grid 8 % apart; allowed: 4 +- 1.2; seeds 0-5 gave
-    3.7-5.0) and the cross-validated 68 % coverage is 68-73 % (the larger of two fits is slightly conservative;
-    seeds 0-5: 0.69-0.73; allowed 0.66-0.76). 1-D profiles of other boxes (the same two terms along one parameter)
-    are reported under that T_net; boxes shared with the grids are refused."""
+    wider). [box + network / 4] / 1 is then the exact likelihood of the two independent estimates: of the
+    calibrated family [box + network / T_net] / T(T_net) it has the smallest contours (inverse-variance weights
+    are optimal). The network dominates, so the refit pins the network term's weight 1 / (T T_net) (true 0.25;
+    seeds 0-5 gave 0.24-0.27: allowed 0.2-0.3) but not the box term's 1 / T (0.7-1.6), its contours are smaller
+    than the best calibration of the whole log L (T_net = 1; seeds 0-5: 7-17 %), and the cross-validated 68 %
+    coverage is near 68 % (seeds 0-5: 0.65-0.67, a little low since the sharpest fit is chosen; 50-box halves, sd
+    0.066 per split: allowed 0.60-0.76). 1-D profiles of other boxes (the same two terms along one parameter) are
+    reported under that T_net; boxes shared with the grids are refused."""
     rng = np.random.default_rng(5)
     sd_b, sd_n, t_true = np.array([0.03, 0.024]), np.array([0.005, 0.004]), 4.0
 
@@ -219,12 +221,12 @@ def test_refit_network_temperature_from_zoomed_grids_with_box_terms(tmp_path):
         return mb, mn
 
     boxes = {}
-    for k in range(200):
+    for k in range(100):
         truth = np.array([rng.uniform(0.2, 0.4), rng.uniform(0.7, 0.9)])
         mb, mn = terms(truth)
         sd_t = 1.0 / np.sqrt(1 / sd_b**2 + 1 / (t_true * sd_n**2))
         peak = (mb / sd_b**2 + mn / (t_true * sd_n**2)) * sd_t**2
-        om, s8 = (np.linspace(peak[i] - 6 * sd_t[i], peak[i] + 6 * sd_t[i], 11) for i in range(2))
+        om, s8 = (np.linspace(peak[i] - 8 * sd_t[i], peak[i] + 8 * sd_t[i], 11) for i in range(2))
         a, b = np.meshgrid(om, s8, indexing="ij")
         box = -0.5 * (((a - mb[0]) / sd_b[0]) ** 2 + ((b - mb[1]) / sd_b[1]) ** 2)
         net = -0.5 * (((a - mn[0]) / sd_n[0]) ** 2 + ((b - mn[1]) / sd_n[1]) ** 2)
@@ -251,12 +253,15 @@ def test_refit_network_temperature_from_zoomed_grids_with_box_terms(tmp_path):
     assert refit_temperature.main(["--model", str(model), "--grid", str(path), "--network", "--profiles",
                                    str(prof_path), "--splits", "50", "--write"]) == 0
     cal = json.loads((model / "model.json").read_text())["calibration"]
-    assert cal["temperature"] == 1.2 and cal["grid_temperature"] == 3.0  # kept
-    g = cal["network_calibration"]
-    assert cal["network_temperature"] == pytest.approx(t_true, abs=1.2)
-    assert g["contour_network_temperature"] == pytest.approx(t_true, abs=1.2)
-    assert g["profile_network_temperature"] == pytest.approx(t_true, abs=1.2)
-    assert 0.66 <= g["cross_validation"]["coverage68"] <= 0.76
+    assert cal["temperature"] == 1.2  # kept
+    g = cal["grid_calibration"]
+    assert 0.2 <= 1.0 / (cal["grid_temperature"] * cal["network_temperature"]) <= 0.3
+    assert g["median_area68"]["chosen"] < g["median_area68"]["network_untempered"]
+    assert 0.60 <= g["cross_validation"]["coverage68"] <= 0.76
+    # a plain grid refit replaces the pair (its T is fitted for the whole log L)
+    assert refit_temperature.main(["--model", str(model), "--grid", str(path), "--splits", "5", "--write"]) == 0
+    plain = json.loads((model / "model.json").read_text())["calibration"]
+    assert "network_temperature" not in plain and plain["grid_temperature"] != cal["grid_temperature"]
     one = g["profiles_1d"]
     assert one["n_boxes"] == 60
     for p in ("omega_m", "sigma_8"):

@@ -32,15 +32,17 @@ its card.json with the benchmark's analysis (``coverage_2d``).
         --grid benchmarks/results/bench_coverage_2d_network.json \
         [--profiles benchmarks/results/profiles_1d_v08.json] [--write]
 
-fits instead the temperature of the network's term alone (``calibration.network_temperature``, which 2-D grids
-then use in place of the grid temperature: log L_T = box + (log L - box) / T_net, the box statistics' Gaussian
-untempered; :class:`lssviewer.model.likelihood.Tempering`), from grids that carry the box term per point
-(``bench_coverage_2d.py --network-temperature``): the larger of the smallest T_net (of 1-100, 8 % apart) that puts
-68 % of the truths inside the 2-D 68 % contours and the smallest that puts 68 % inside the grid's 1-D 68 %
-intervals (both parameters pooled), the same rule as the grid temperature's, with its 2-fold cross-validated
-coverage and the MAP errors. ``--profiles`` (a ``bench_profiles_1d.py`` result on other boxes of the same suite)
-adds the 1-D profiles' coverage under that T_net. ``--write`` stores it in model.json and the card
-(``coverage_2d_network``), keeping every other temperature.
+tempers the network's term apart from the box statistics' Gaussian instead: 2-D grids then use
+log L_T = [box + (log L - box) / T_net] / T (:class:`lssviewer.model.likelihood.Tempering`;
+``calibration.network_temperature`` and the ``grid_temperature`` fitted with it), from grids that carry the box
+term per point (``bench_coverage_2d.py --network-temperature``). For each T_net of 1-100 (8 % apart) T is fitted as
+above (the larger of the contours' and the profile intervals' T), and the T_net whose calibrated 68 % contours are
+smallest (median area over the boxes) is kept: of the calibrated likelihoods of this family, the sharpest. T_net = 1
+is the plain grid temperature, so the choice can only shrink the contours; the 2-fold cross-validation refits both
+numbers on each half. Also reported: the MAP errors and median 68 % widths. ``--profiles`` (a
+``bench_profiles_1d.py`` result on other boxes of the same suite)
+adds the 1-D profiles' coverage under that tempering. ``--write`` stores both in model.json and the card (a plain
+``--grid`` refit drops the network temperature again), keeping the pooled and profile temperatures.
 """
 
 from __future__ import annotations
@@ -61,8 +63,8 @@ from lssviewer.model.likelihood import (
     NETWORK_TEMPERATURES,
     Tempering,
     _delta,
-    calibrate_network_temperature,
     calibrate_temperature,
+    fine_grid_2d,
     network_tempered_deficits_2d,
     summarize_grid_2d,
     summarize_profile,
@@ -92,7 +94,7 @@ def per_box(path: str, model: str) -> list[tuple[dict[str, list[float]], list[in
              {"points": cov["points"], "n_noise": cov["n_noise"]}) for cov, idx in runs]
 
 
-GRID_KEYS = ("grid_temperature", "grid_calibration", "network_temperature", "network_calibration")
+GRID_KEYS = ("grid_temperature", "grid_calibration", "network_temperature")
 
 
 def grid_fit(path: str, model: str, splits: int) -> dict:
@@ -145,10 +147,31 @@ def grid_fit(path: str, model: str, splits: int) -> dict:
                                                     for i, p in enumerate(PARAMS)}}}}
 
 
+#: Temperatures at which :func:`_contour_areas` tabulates each box's 68 % contour area (2 % apart).
+AREA_TEMPERATURES = np.geomspace(0.2, 50.0, 280)
+
+
+def _contour_areas(b: dict, t_values: np.ndarray) -> np.ndarray:
+    """(K, len(AREA_TEMPERATURES)): the area (Omega_m x sigma_8) of the 68 % contour of [box + network / T_net] / T
+    on the box's interpolated grid, for each of the K ``t_values`` (T_net) and each T of AREA_TEMPERATURES."""
+    om, s8 = b["omega_m"], b["sigma_8"]
+    box = np.asarray(b["box_log_likelihood"], dtype=np.float64)
+    fo, fs, fine_box = fine_grid_2d(om, s8, box)
+    fine_net = fine_grid_2d(om, s8, np.asarray(b["log_likelihood"], dtype=np.float64) - box)[2]
+    cell = (fo[1] - fo[0]) * (fs[1] - fs[0])
+    out = np.empty((len(t_values), len(AREA_TEMPERATURES)))
+    for k, t_net in enumerate(t_values):
+        f = fine_box + fine_net / t_net
+        below = np.sort((f.max() - f).ravel())
+        out[k] = np.searchsorted(below, _delta(0.6827, 2) * AREA_TEMPERATURES, side="right") * cell
+    return out
+
+
 def network_fit(path: str, model: str, splits: int, profiles: str | None = None) -> dict:
-    """calibration.network_temperature and its provenance from a bench_coverage_2d.py result with the box
-    statistics' term per grid point (``box_log_likelihood``); with ``profiles`` (a bench_profiles_1d.py result on
-    other boxes) also the 1-D profiles' coverage under that tempering."""
+    """calibration.network_temperature and the grid temperature used with it, and their provenance, from a
+    bench_coverage_2d.py result with the box statistics' term per grid point (``box_log_likelihood``); with
+    ``profiles`` (a bench_profiles_1d.py result on other boxes) also the 1-D profiles' coverage under that
+    tempering of the network's term."""
     data = json.loads(Path(path).read_text())
     if Path(data["model"]).resolve() != Path(model).resolve():
         raise SystemExit(f"{path}: results of {data['model']}, not {model}")
@@ -165,61 +188,71 @@ def network_fit(path: str, model: str, splits: int, profiles: str | None = None)
     t_values = np.asarray(NETWORK_TEMPERATURES)
     k_n, n = len(t_values), len(boxes)
     d2, dp = np.empty((k_n, n)), np.empty((k_n, n, 2))
+    areas = np.empty((n, k_n, len(AREA_TEMPERATURES)))
     for j, b in enumerate(boxes.values()):
         d2[:, j], dp[:, j] = network_tempered_deficits_2d(b["omega_m"], b["sigma_8"], b["log_likelihood"],
                                                           b["box_log_likelihood"], b["truth"], t_values)
+        areas[j] = _contour_areas(b, t_values)
+    log_at = np.log(AREA_TEMPERATURES)
 
-    def fit(i: np.ndarray) -> tuple[float, float, float]:
-        """(T_net, T_net of the contours, T_net of the profile intervals pooled over both parameters): the larger."""
+    def fit(i: np.ndarray) -> tuple[int, float, float, float, np.ndarray]:
+        """(index of T_net, T, T of the contours, T of the profile intervals, median 68 % contour area per T_net):
+        for each T_net the T that calibrates the contours and the profile intervals (the larger), then the T_net
+        whose calibrated contours are smallest (median over the boxes ``i``)."""
         try:
-            tc = calibrate_network_temperature(d2[:, i], t_values, dof=2)
-            tp = calibrate_network_temperature(dp[:, i].reshape(k_n, -1), t_values, dof=1)
+            tc = np.array([calibrate_temperature(d2[k, i], dof=2) for k in range(k_n)])
+            tp = np.array([calibrate_temperature(dp[k, i].ravel(), dof=1) for k in range(k_n)])
         except ParameterError as exc:
             raise SystemExit(f"{path}: cannot fit a network temperature on {len(i)} boxes ({exc})") from None
-        return max(tc, tp), tc, tp
+        t = np.maximum(tc, tp)
+        med = np.array([np.median([np.interp(np.log(t[k]), log_at, areas[j, k]) for j in i]) for k in range(k_n)])
+        k = int(np.argmin(med))
+        return k, float(t[k]), float(tc[k]), float(tp[k]), med
 
-    t_net, tc, tp = fit(np.arange(n))
-    if not np.isfinite(t_net):
-        raise SystemExit(f"{path}: no network temperature up to {t_values[-1]:g} calibrates the grids (the box "
-                         "statistics' term alone is over-confident)")
+    k, t, tc, tp, med_area = fit(np.arange(n))
     d68, d95, p68, p95 = _delta(0.6827, 2), _delta(0.95, 2), _delta(0.6827, 1), _delta(0.95, 1)
     rng = np.random.default_rng(0)
     c68, c95, prof68, prof95, fits = [], [], [], [], []
     for _ in range(splits):
         perm = rng.permutation(n)
         for a, b in ((perm[: n // 2], perm[n // 2:]), (perm[n // 2:], perm[: n // 2])):
-            tf = fit(a)[0]
-            fits.append(tf)
-            k = int(np.searchsorted(t_values, tf)) if np.isfinite(tf) else k_n - 1  # inf: the largest T_net
-            c68.append(np.mean(d2[k, b] <= d68))
-            c95.append(np.mean(d2[k, b] <= d95))
-            prof68.append(np.mean(dp[k, b] <= p68, axis=0))
-            prof95.append(np.mean(dp[k, b] <= p95, axis=0))
-    k = int(np.searchsorted(t_values, t_net))
-    finite = np.asarray(fits)[np.isfinite(fits)]
-    errs = np.array([np.subtract(summarize_grid_2d(b["omega_m"], b["sigma_8"], b["log_likelihood"],
-                                                   temperature=Tempering(network=t_net),
-                                                   box_log_likelihood=b["box_log_likelihood"])["map"], b["truth"])
-                     for b in boxes.values()])
-    out = {"network_temperature": float(f"{t_net:.4g}"), "network_calibration": {
-        "method": "box statistics' Gaussian + network term / T_net, T_net the larger of the smallest values (of "
-                  "1-100, 8 % apart) at which 68 % of the truths lie inside the 2-D 68 % contours and inside the "
-                  "grid's 1-D 68 % intervals (both parameters pooled), on zoomed grids "
+            kf, tf = fit(a)[:2]
+            fits.append((t_values[kf], tf))
+            c68.append(np.mean(d2[kf, b] <= d68 * tf))
+            c95.append(np.mean(d2[kf, b] <= d95 * tf))
+            prof68.append(np.mean(dp[kf, b] <= p68 * tf, axis=0))
+            prof95.append(np.mean(dp[kf, b] <= p95 * tf, axis=0))
+    t_net = float(t_values[k])
+    tempering = Tempering(temperature=t, network=t_net)
+    summaries = [summarize_grid_2d(b["omega_m"], b["sigma_8"], b["log_likelihood"], temperature=tempering,
+                                   box_log_likelihood=b["box_log_likelihood"]) for b in boxes.values()]
+    errs = np.array([np.subtract(s["map"], b["truth"]) for s, b in zip(summaries, boxes.values(), strict=True)])
+    widths = np.array([[s[p]["interval68"][1] - s[p]["interval68"][0] for p in PARAMS] for s in summaries])
+    # the same for the whole-log-L temperature (T_net = 1): what the network's tempering gains
+    k1 = 0
+    fits = np.asarray(fits)
+    out = {"network_temperature": float(f"{t_net:.4g}"), "grid_temperature": float(f"{t:.4g}"), "grid_calibration": {
+        "method": "2-D grids use [box + network / T_net] / T (the box statistics' Gaussian and the network's term "
+                  "of log L): for each T_net of 1-100 (8 % apart) the T that puts 68 % of the truths inside the 68 % "
+                  "contours and inside the grid's 1-D 68 % intervals (the larger of the two fits, both parameters "
+                  "pooled), then the T_net whose calibrated 68 % contours are smallest (median area) "
                   "(tools/refit_temperature.py --grid --network)",
-        "contour_network_temperature": round(tc, 4), "profile_network_temperature": round(tp, 4),
+        "contour_temperature": round(tc, 4), "profile_temperature": round(tp, 4),
         "source": path, "n_boxes": n, "points": data["points"], "coarse": data["coarse"],
         "n_noise": int(data.get("n_noise", DEFAULT_NOISE)),
         "window_network_temperature": data.get("window_network_temperature"),
         "indices": [int(i) for i in boxes], "truth_outside_grid": int(np.sum(~np.isfinite(d2[0]))),
-        "coverage68": round(float(np.mean(d2[k] <= d68)), 3), "coverage95": round(float(np.mean(d2[k] <= d95)), 3),
+        "median_area68": {"chosen": float(f"{med_area[k]:.4g}"),
+                          "network_untempered": float(f"{med_area[k1]:.4g}")},
+        "coverage68": round(float(np.mean(d2[k] <= d68 * t)), 3),
+        "coverage95": round(float(np.mean(d2[k] <= d95 * t)), 3),
         "map_abs_error_median": {p: round(float(np.median(np.abs(errs[:, i]))), 4) for i, p in enumerate(PARAMS)},
+        "median_width68": {p: round(float(np.median(widths[:, i])), 4) for i, p in enumerate(PARAMS)},
         "cross_validation": {"splits": splits,
-                             # quartiles of the halves' T_net, over the halves some T_net up to 100 calibrates
                              "half_sample_network_temperature_quartiles": [
-                                 round(float(q), 3) for q in np.quantile(finite, [0.25, 0.5, 0.75])]
-                             if finite.size else None,
-                             # halves that no T_net up to 100 calibrates (scored at 100)
-                             "half_samples_uncalibrated": int(len(fits) - finite.size),
+                                 round(float(q), 3) for q in np.quantile(fits[:, 0], [0.25, 0.5, 0.75])],
+                             "half_sample_temperature_quartiles": [
+                                 round(float(q), 3) for q in np.quantile(fits[:, 1], [0.25, 0.5, 0.75])],
                              "coverage68": round(float(np.mean(c68)), 3),
                              "coverage95": round(float(np.mean(c95)), 3),
                              "profile_coverage68": {p: round(float(np.mean([c[i] for c in prof68])), 3)
@@ -232,13 +265,13 @@ def network_fit(path: str, model: str, splits: int, profiles: str | None = None)
               f", below the fitted {t_net:.3g}: some contours may be cut by them (rerun bench_coverage_2d.py with "
               "--network-temperature of at least that)", file=sys.stderr)
     if profiles:
-        out["network_calibration"]["profiles_1d"] = profile_check(profiles, model, t_net)
+        out["grid_calibration"]["profiles_1d"] = profile_check(profiles, model, tempering)
     return out
 
 
-def profile_check(path: str, model: str, t_net: float) -> dict:
+def profile_check(path: str, model: str, tempering: Tempering) -> dict:
     """Coverage of the 1-D profiles of a bench_profiles_1d.py result (boxes other than the grids') when log L is
-    tempered as box + network / ``t_net`` (out of sample: T_net comes from the grids), beside the raw coverage. The
+    tempered as the grids are, ``tempering`` (out of sample: fitted on the grids), beside the raw coverage. The
     model's own 1-D calibration is reported as stored (its cross-validated coverage): bench_profiles_1d.py profiles
     the boxes that calibration was fitted on, so scoring it on them would be in-sample."""
     data = json.loads(Path(path).read_text())
@@ -252,7 +285,7 @@ def profile_check(path: str, model: str, t_net: float) -> dict:
             if b[p].get("box_log_likelihood") is None:
                 raise SystemExit(f"{path}: profiles without the box statistics' term (not a box-standardised model)")
             x, ll, box = b[p]["grid"], np.asarray(b[p]["log_likelihood"]), np.asarray(b[p]["box_log_likelihood"])
-            tl = Tempering(network=t_net).apply(ll, box)
+            tl = tempering.apply(ll, box)
             raw.append(truth_deficit(x, ll, b["truth"][i]))
             net.append(truth_deficit(x, tl, b["truth"][i]))
             errs.append(summarize_profile(x, tl)["map"] - b["truth"][i])
@@ -294,22 +327,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.grid:
         grid = (network_fit(args.grid, args.model, args.splits, args.profiles) if args.network else
                 grid_fit(args.grid, args.model, args.splits))
-        key = "network" if args.network else "grid"
-        print(json.dumps({**grid, f"{key}_calibration": {k: v for k, v in grid[f"{key}_calibration"].items()
-                                                         if k != "indices"}}, indent=1))
+        print(json.dumps({**grid, "grid_calibration": {k: v for k, v in grid["grid_calibration"].items()
+                                                       if k != "indices"}}, indent=1))
         if args.write:
-            write_calibration(args.model, {**current, **grid})
-            print(f"wrote {key}_temperature = {grid[f'{key}_temperature']} into {args.model}/model.json")
+            # a plain grid fit replaces a network tempering (its grid temperature was fitted together with it)
+            kept = {k: v for k, v in current.items() if args.network or k != "network_temperature"}
+            write_calibration(args.model, {**kept, **grid})
+            what = ", ".join(f"{k} = {grid[k]}" for k in ("grid_temperature", "network_temperature") if k in grid)
+            print(f"wrote {what} into {args.model}/model.json")
             card_path = Path(args.model) / "card.json"
             if card_path.is_file():  # the card states what the app uses, and the 2-D measurement behind it
                 card = json.loads(card_path.read_text())
-                card["calibration"] = {**card.get("calibration", {}), **grid}
+                card["calibration"] = {k: v for k, v in card.get("calibration", {}).items()
+                                       if args.network or k != "network_temperature"} | grid
                 analysis = json.loads(Path(args.grid).read_text()).get("analysis")
-                # the network run has its own key: coverage_2d keeps the measurement behind grid_temperature
-                card_key = "coverage_2d_network" if args.network else "coverage_2d"
-                card[card_key] = {"source": args.grid, **({"analysis": analysis} if analysis else {})}
+                card["coverage_2d"] = {"source": args.grid, **({"analysis": analysis} if analysis else {})}
                 write_card(args.model, card)
-                print(f"and into {card_path} (calibration, {card_key})")
+                print(f"and into {card_path} (calibration, coverage_2d)")
         return 0
     deficits: dict[str, list[float]] = {p: [] for p in PARAMS}
     indices: list[int] = []

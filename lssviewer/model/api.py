@@ -90,9 +90,10 @@ class DiffusionModel:
         grid_temperature: ``calibration.grid_temperature`` (None when absent): the T of 2-D grids, fitted on the
             truth's 2-D deficits of held-out boxes (``tools/refit_temperature.py --grid``, from
             ``benchmarks/bench_coverage_2d.py``); see :meth:`grid_temperature_or_pooled`.
-        network_temperature: ``calibration.network_temperature`` (None when absent): T_net of a tempering of the
-            network's term alone (:class:`~lssviewer.model.likelihood.Tempering`), which 2-D grids then use in
-            place of the grid temperature (:meth:`grid_tempering`; ``tools/refit_temperature.py --network``).
+        network_temperature: ``calibration.network_temperature`` (None when absent): T_net of the network's term
+            of log L, tempered apart from the box statistics' Gaussian (:class:`~lssviewer.model.likelihood.Tempering`);
+            2-D grids then use [box + network / T_net] / grid_temperature, the two fitted together
+            (:meth:`grid_tempering`; ``tools/refit_temperature.py --grid --network``).
         profile_temperatures: {param: T} (``calibration.profile_temperatures``; empty when absent): a 1-D
             profile over ``param`` uses its own T, fitted on that parameter's held-out deficits alone
             (``tools/refit_temperature.py --per-parameter``); see :meth:`profile_temperature`.
@@ -175,10 +176,11 @@ class DiffusionModel:
         return self.temperature if self.grid_temperature is None else self.grid_temperature
 
     def grid_tempering(self) -> Tempering:
-        """How 2-D grids temper log L: the network's term by :attr:`network_temperature` when the calibration has
-        one (the box statistics' Gaussian untempered), else all of it by :meth:`grid_temperature_or_pooled`."""
-        if self.network_temperature is not None:
-            return Tempering(network=self.network_temperature)
+        """How 2-D grids temper log L: when the calibration has a :attr:`network_temperature`, [box + network /
+        T_net] / T with T the :attr:`grid_temperature` fitted together with it (1 when absent); else log L / T with
+        :meth:`grid_temperature_or_pooled`."""
+        if self.network_temperature is not None:  # the grid temperature was fitted together with it (or none)
+            return Tempering(temperature=self.grid_temperature or 1.0, network=self.network_temperature)
         return Tempering(temperature=self.grid_temperature_or_pooled())
 
     def check_theta(self, omega_m: float, sigma_8: float, allow_extrapolation: bool = False) -> None:

@@ -427,31 +427,8 @@ def _deficit_quantile(d: np.ndarray, level: float) -> float:
     return float(np.quantile(d, level, method="inverted_cdf"))
 
 
-#: The T_net values :func:`calibrate_network_temperature` chooses from: 1 to 100, 8 % apart.
+#: The T_net values a network tempering is chosen from (``tools/refit_temperature.py --network``): 1-100, 8 % apart.
 NETWORK_TEMPERATURES = tuple(float(t) for t in np.geomspace(1.0, 100.0, 61))
-
-
-def calibrate_network_temperature(deficits: np.ndarray, t_values: Sequence[float] = NETWORK_TEMPERATURES,
-                                  level: float = LEVELS[0], dof: int = 1) -> float:
-    """T_net that makes ``level`` of the intervals (``dof`` = 2: contours) of log L_T = box + network / T_net
-    (:class:`Tempering`) contain the truth.
-
-    ``deficits`` (K, n): the truth deficits of n held-out profiles or grids, each tempered at the K ascending
-    ``t_values``. Tempering the network's term alone does not rescale the deficits (the box statistics' term
-    stays), so there is no closed form as in :func:`calibrate_temperature`: this is the smallest of ``t_values``
-    at which the ``level`` quantile of the deficits (as there) is at most
-    chi2_ppf(level, dof) / 2, or +inf when none is (the box statistics' term alone is too sharp).
-    """
-    d = np.asarray(deficits, dtype=np.float64)
-    t = np.asarray(t_values, dtype=np.float64)
-    if d.ndim != 2 or d.shape[0] != len(t) or d.shape[1] < MIN_DEFICITS or np.any(np.isnan(d)) or np.any(d < 0):
-        raise ParameterError(f"network calibration needs (len(t_values), >= {MIN_DEFICITS}) truth deficits >= 0")
-    if np.any(np.diff(t) <= 0) or t[0] < 1.0:
-        raise ParameterError("t_values must be ascending and >= 1")
-    for tk, dk in zip(t, d, strict=True):
-        if _deficit_quantile(dk, level) <= _delta(level, dof):
-            return float(tk)
-    return math.inf
 
 
 def _check_temperature(temperature: float) -> float:
