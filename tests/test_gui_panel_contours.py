@@ -23,9 +23,9 @@ def test_grid_contours_follow_the_tempered_surface(qtbot):
     a, b = np.meshgrid(om, s8, indexing="ij")
     box = -0.5 * (((a - 0.28) / 0.05) ** 2 + ((b - 0.82) / 0.05) ** 2)
     ll = box - 0.5 * (((a - 0.31) / 0.01) ** 2 + ((b - 0.78) / 0.012) ** 2)
-    summary = _default_summarize_2d(om, s8, ll, Tempering(network=8.0), box)
+    summary = _default_summarize_2d(om, s8, ll, Tempering(temperature=1.25, network=8.0), box)
     tempered = np.asarray(summary["tempered_log_likelihood"])
-    np.testing.assert_allclose(tempered, box + (ll - box) / 8.0)
+    np.testing.assert_allclose(tempered, (box + (ll - box) / 8.0) / 1.25)
     # the panel's points: sigma_8 rows (slow), omega_m columns (fast)
     points = [{"index": i * len(om) + j, "theta": (om[j], s8[i]), "log_likelihood": ll[j, i], "stderr": 0.0}
               for i in range(len(s8)) for j in range(len(om))]
@@ -51,5 +51,9 @@ def test_grid_contours_follow_the_tempered_surface(qtbot):
                 # ... and far from any single level of the raw surface (a different shape: 8x sharper network term)
                 on_raw = np.array([f_raw(x, y)[0, 0] for x, y in v]) - raw_top
                 assert np.ptp(on_raw) > 1.0
+        # the message names the calibration the contours and intervals come from
+        panel.begin(meta, len(points), "test")
+        panel.finish({"points": points, "summary": summary})
+        assert "[box statistics + network term / 8] / 1.25" in panel.message.text()
     finally:
         panel.close_renderer()

@@ -284,7 +284,8 @@ class LikelihoodPanel(QtWidgets.QWidget):
                     text += f"; {name} 68 % [{iv[0]:.4g}, {iv[1]:.4g}]"
         t, t_net = s.get("temperature"), s.get("network_temperature")
         if isinstance(t_net, (int, float)) and t_net != 1.0 and "error" not in s:
-            text += f" (calibrated: box statistics + network term / {t_net:.3g})"
+            scale = f" / {t:.3g}" if isinstance(t, (int, float)) and t != 1.0 else ""
+            text += f" (calibrated: [box statistics + network term / {t_net:.3g}]{scale})"
         elif isinstance(t, (int, float)) and t != 1.0 and "error" not in s:
             text += f" (intervals calibrated: log L / {t:.3g})"
         if result.get("window_cut"):
