@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(autouse=True)
+def _no_flush_denormal_leak():
+    """``train`` and the CLI verbs turn on flush-to-zero (denormals are 10x slower on CPU): process-wide state that
+    must not leak from a test that trains in-process into later ones (hypothesis refuses to run under it)."""
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_flush_denormal(False)
 
 REPO = Path(__file__).resolve().parents[1]
 _CANDIDATES = [os.environ.get("LSSVIEWER_SHARED_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"]

@@ -8,7 +8,9 @@ windows sized for T = 1.135), log L is split into the box statistics' Gaussian (
 log L = box + network / T_net for several T_net (``box``: the Gaussian alone). Printed per T_net: 2-D contour
 coverage (68 % / 95 %), coverage of the grid's 68 % profile intervals (an interval cut by the window counts as a
 miss) and median |2-D MAP - truth|. Not cross-validated (T_net is read off the same boxes) and the tempered surface
-can reach beyond the window: docs/model.md, "The joint constraint of the built-in model v0.8".
+can reach beyond the window: docs/model.md, "The joint constraint of the built-in model v0.8". Superseded by the
+fitted, cross-validated tempering of ``tools/refit_temperature.py --grid --network`` on grids sized for it
+(``benchmarks/results/bench_coverage_2d_network.json``; docs/model.md, "Tempering the network's term apart").
 """
 
 from __future__ import annotations
