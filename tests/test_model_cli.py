@@ -163,7 +163,8 @@ def test_scan_tempers_the_network_term_of_a_box_standardised_model(workdir, caps
                  "--no-progress"]) == 0
     model = load_model(run)
     assert model.transform.per_box and model.network_temperature is None
-    write_calibration(run, {"temperature": 2.0, "grid_temperature": 1.5, "network_temperature": 5.0})
+    write_calibration(run, {"temperature": 2.0, "n_noise": 8, "grid_temperature": 1.5, "network_temperature": 5.0,
+                            "grid_calibration": {"n_noise": 16}})
     model = load_model(run)
     assert model.network_temperature == 5.0 and model.grid_tempering() == Tempering(1.5, 5.0)
     both = ["scan", str(workdir / "suite.h5"), "--param", "both", "--points", "3", "--n-noise", "2",
@@ -171,6 +172,7 @@ def test_scan_tempers_the_network_term_of_a_box_standardised_model(workdir, caps
     assert main([*both, "--no-zoom"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["network_temperature"] == 5.0 and res["temperature"] == 1.5
+    assert res["calibration_n_noise"] == 16  # the grid tempering's own fit, not the pooled T's (8)
     cat = hdf5.read(workdir / "suite.h5", [0])[0]
     grid = np.array([(a, b) for a in res["grid"]["omega_m"] for b in res["grid"]["sigma_8"]])
     box = model.transform.box_log_prob(box_statistics(catalog_to_raw(cat).astype(np.float64)),
@@ -180,6 +182,9 @@ def test_scan_tempers_the_network_term_of_a_box_standardised_model(workdir, caps
     np.testing.assert_allclose(res["tempered_log_likelihood"], (box + (ll - box) / 5.0) / 1.5, rtol=0, atol=1e-9)
     assert main(both) == 0  # zoomed: windows sized on the tempered surface
     zoomed = json.loads(capsys.readouterr().out)
+    assert main([a for a in both if a != "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "(box + network / 5) / 1.5" in text and "fitted with --n-noise 16" in text
     assert zoomed["network_temperature"] == 5.0 and len(zoomed["stages"]) >= 2
     assert main([*both, "--uncalibrated"]) == 0
     raw = json.loads(capsys.readouterr().out)

@@ -205,6 +205,9 @@ def network_fit(path: str, model: str, splits: int, profiles: str | None = None)
         except ParameterError as exc:
             raise SystemExit(f"{path}: cannot fit a network temperature on {len(i)} boxes ({exc})") from None
         t = np.maximum(tc, tp)
+        if np.any((t < AREA_TEMPERATURES[0]) | (t > AREA_TEMPERATURES[-1])):  # the area table would clamp
+            raise SystemExit(f"{path}: a fitted temperature ({t.min():.3g}-{t.max():.3g}) lies outside the contour "
+                             f"area table ({AREA_TEMPERATURES[0]:g}-{AREA_TEMPERATURES[-1]:g})")
         med = np.array([np.median([np.interp(np.log(t[k]), log_at, areas[j, k]) for j in i]) for k in range(k_n)])
         k = int(np.argmin(med))
         return k, float(t[k]), float(tc[k]), float(tp[k]), med

@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                   "posterior_mean": summ["posterior_mean"], "posterior_std": summ["posterior_std"]}
     # T was fitted with a given number of noise draws (the estimator's own error is part of what it absorbs)
     cal = model.meta.get("calibration", {})
-    cal_noise = (cal.get("network_calibration") or {}).get("n_noise") if tempering.network_only else cal.get("n_noise")
+    cal_noise = (cal.get("grid_calibration") or {}).get("n_noise") if tempering.network_only else cal.get("n_noise")
     result.update(n_noise=args.n_noise, seed=args.seed, model=str(model.path), n_halos=model.n_halos,
                   temperature=tempering.temperature, network_temperature=tempering.network,
                   calibration_n_noise=cal_noise)

@@ -160,14 +160,14 @@ class DiffusionModel:
         (``profile_temperatures``) when the calibration has one, else the pooled :attr:`temperature`.
 
         One pooled T cannot calibrate both parameters when one is over-confident and the other under-confident
-        (the built-in model: docs/model.md, "The shipped default model"); 2-D grids use
-        :meth:`grid_temperature_or_pooled`.
+        (the built-in model: docs/model.md, "The shipped default model"); 2-D grids use :meth:`grid_tempering`.
         """
         return self.profile_temperatures.get(param, self.temperature)
 
     def grid_temperature_or_pooled(self) -> float:
         """Calibration temperature of a 2-D grid over (Omega_m, sigma_8): :attr:`grid_temperature` when the
-        calibration has one, else the pooled :attr:`temperature`.
+        calibration has one, else the pooled :attr:`temperature`. With a :attr:`network_temperature` the grid
+        temperature belongs with it (it divides box + network / T_net, not log L): use :meth:`grid_tempering`.
 
         A 1-D profile holds the other parameter at its true value; a 2-D grid lets the peak slide along the
         Omega_m-sigma_8 degeneracy, where the built-in model is biased and far more over-confident than its
