@@ -20,15 +20,20 @@ def model_dir(tmp_path_factory):
     return tiny_model_dir(tmp_path_factory.mktemp("model") / "tiny", n_halos=300, default_steps=20)
 
 
+def _recording_worker(qtbot, model_path) -> InferenceWorker:
+    """A worker with ``model_path`` loaded whose signals are recorded in ``w.events`` as (signal, *args)."""
+    w = InferenceWorker()
+    w.events = []
+    for name in ("started", "progress", "result", "failed", "cancelled", "finished"):
+        getattr(w, name).connect(lambda *args, _n=name: w.events.append((_n, *args)))
+    with qtbot.waitSignal(w.model_loaded, timeout=30_000):
+        w.load_model(str(model_path))
+    return w
+
+
 @pytest.fixture
 def worker(qtbot, model_dir):
-    w = InferenceWorker()
-    events = []
-    for name in ("started", "progress", "result", "failed", "cancelled", "finished"):
-        getattr(w, name).connect(lambda *args, _n=name: events.append((_n, *args)))
-    w.events = events
-    with qtbot.waitSignal(w.model_loaded, timeout=30_000):
-        w.load_model(str(model_dir))
+    w = _recording_worker(qtbot, model_dir)
     yield w
     assert w.shutdown(timeout=30)
 
@@ -124,12 +129,7 @@ def test_profile_summaries_use_the_parameters_own_temperature(qtbot, tmp_path):
 
     model = tiny_model_dir(tmp_path / "cal", n_halos=300, default_steps=20)
     write_calibration(model, {"temperature": 40.0, "profile_temperatures": {"omega_m": 3.0}})
-    w = InferenceWorker()
-    w.events = []
-    for name in ("started", "progress", "result", "failed", "cancelled", "finished"):
-        getattr(w, name).connect(lambda *args, _n=name: w.events.append((_n, *args)))
-    with qtbot.waitSignal(w.model_loaded, timeout=30_000):
-        w.load_model(str(model))
+    w = _recording_worker(qtbot, model)
     (cat, *_) = toy_suite(tmp_path / "s.h5", n_cosmologies=1, realisations=1, n_halos=300)
     grid = np.column_stack([np.linspace(0.1, 0.5, 5), np.full(5, 0.8)])
     out = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, grid, n_noise=2, seed=0,
@@ -180,12 +180,7 @@ def test_grid_summaries_temper_the_network_term_of_a_box_standardised_model(qtbo
     suite = model_suite(16, 8, seed=2)
     train(suite, run, tiny_config(steps=2, feature_theta_degree=1, feature_per_box=True), progress=False)
     write_calibration(run, {"temperature": 2.0, "network_temperature": 5.0})
-    w = InferenceWorker()
-    w.events = []
-    for name in ("started", "progress", "result", "failed", "cancelled", "finished"):
-        getattr(w, name).connect(lambda *args, _n=name: w.events.append((_n, *args)))
-    with qtbot.waitSignal(w.model_loaded, timeout=30_000):
-        w.load_model(str(run))
+    w = _recording_worker(qtbot, run)
     cat = suite[0]
     out = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, None, n_noise=2, seed=0, meta={},
                                                              zoom={"points": 3, "coarse": 3})) if e[0] == "result")

@@ -97,6 +97,14 @@ def per_box(path: str, model: str) -> list[tuple[dict[str, list[float]], list[in
 GRID_KEYS = ("grid_temperature", "grid_calibration", "network_temperature")
 
 
+def _cv_coverage(c68: list, c95: list, prof68: list, prof95: list) -> dict:
+    """Mean cross-validated coverage over the test halves: 2-D contours (68 / 95 %) and the grid's 1-D intervals
+    per parameter (68 / 95 %)."""
+    return {"coverage68": round(float(np.mean(c68)), 3), "coverage95": round(float(np.mean(c95)), 3),
+            **{f"profile_coverage{q}": {p: round(float(np.mean([c[i] for c in prof])), 3) for i, p in enumerate(PARAMS)}
+               for q, prof in ((68, prof68), (95, prof95))}}
+
+
 def grid_fit(path: str, model: str, splits: int) -> dict:
     """calibration.grid_temperature and its provenance from a bench_coverage_2d.py result for ``model``."""
     data = json.loads(Path(path).read_text())
@@ -139,12 +147,7 @@ def grid_fit(path: str, model: str, splits: int) -> dict:
         "raw_profile_coverage68": {p: round(float(np.mean(dp[:, i] <= p68)), 3) for i, p in enumerate(PARAMS)},
         "cross_validation": {"splits": splits, "half_sample_temperature_mean": round(float(np.mean(fits)), 3),
                              "half_sample_temperature_sd": round(float(np.std(fits)), 3),
-                             "coverage68": round(float(np.mean(c68)), 3),
-                             "coverage95": round(float(np.mean(c95)), 3),
-                             "profile_coverage68": {p: round(float(np.mean([c[i] for c in prof68])), 3)
-                                                    for i, p in enumerate(PARAMS)},
-                             "profile_coverage95": {p: round(float(np.mean([c[i] for c in prof95])), 3)
-                                                    for i, p in enumerate(PARAMS)}}}}
+                             **_cv_coverage(c68, c95, prof68, prof95)}}}
 
 
 #: Temperatures at which :func:`_contour_areas` tabulates each box's 68 % contour area (2 % apart).
@@ -266,12 +269,7 @@ def network_fit(path: str, model: str, splits: int, profiles: str | None = None)
                                  round(float(q), 3) for q in np.quantile(fits[:, 0], [0.25, 0.5, 0.75])],
                              "half_sample_temperature_quartiles": [
                                  round(float(q), 3) for q in np.quantile(fits[:, 1], [0.25, 0.5, 0.75])],
-                             "coverage68": round(float(np.mean(c68)), 3),
-                             "coverage95": round(float(np.mean(c95)), 3),
-                             "profile_coverage68": {p: round(float(np.mean([c[i] for c in prof68])), 3)
-                                                    for i, p in enumerate(PARAMS)},
-                             "profile_coverage95": {p: round(float(np.mean([c[i] for c in prof95])), 3)
-                                                    for i, p in enumerate(PARAMS)}}}}
+                             **_cv_coverage(c68, c95, prof68, prof95)}}}
     window = data.get("window_network_temperature")
     if window is None or t_net > window:
         print(f"warning: the grids' windows were sized for {'T_net ' + str(window) if window else 'another tempering'}"

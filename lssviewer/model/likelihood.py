@@ -413,18 +413,13 @@ def calibrate_temperature(deficits: Sequence[float], level: float = LEVELS[0], d
     d = np.asarray(deficits, dtype=np.float64)
     if d.ndim != 1 or len(d) < MIN_DEFICITS or np.any(np.isnan(d)) or np.any(d < 0):
         raise ParameterError(f"calibration needs >= {MIN_DEFICITS} truth deficits >= 0")
-    q = _deficit_quantile(d, level)
-    if not math.isfinite(q):
-        raise ParameterError(f"more than {1 - level:.0%} of the truths lie outside the scanned grids")
-    return float(max(q, 1e-6) / _delta(level, dof))
-
-
-def _deficit_quantile(d: np.ndarray, level: float) -> float:
-    """The ``level`` quantile of truth deficits; with some +inf (truths outside a grid) no interpolation toward
-    them: the smallest deficit with a fraction >= level at or below it (+inf when there is none)."""
     if np.all(np.isfinite(d)):
-        return float(np.quantile(d, level))
-    return float(np.quantile(d, level, method="inverted_cdf"))
+        q = float(np.quantile(d, level))
+    else:  # no interpolation toward an infinite deficit: the smallest deficit with a fraction >= level below it
+        q = float(np.quantile(d, level, method="inverted_cdf"))
+        if not math.isfinite(q):
+            raise ParameterError(f"more than {1 - level:.0%} of the truths lie outside the scanned grids")
+    return float(max(q, 1e-6) / _delta(level, dof))
 
 
 #: The T_net values a network tempering is chosen from (``tools/refit_temperature.py --network``): 1-100, 8 % apart.
