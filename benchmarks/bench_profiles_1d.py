@@ -2,9 +2,12 @@
 
     python benchmarks/bench_profiles_1d.py --model resources/models/default --suite training/default/suite.h5 \
         [-o benchmarks/results/profiles_1d_v08.json]     # resumable: a rerun skips the boxes already stored
+    python benchmarks/bench_profiles_1d.py --heldout 50 -o benchmarks/results/profiles_1d_v08_heldout.json
 
 The boxes: those the model's pooled temperature was fitted on (model.json ``calibration.indices``: held-out
-boxes, none trained on). Each box gets the two profiles of the model card (``lssviewer.model.validation``: 30
+boxes, none trained on); with ``--heldout N`` the first N held-out boxes that no calibration of the model used
+(``bench_heldout_coverage.common_heldout``, less the 2-D grid calibration's boxes): a test set for temperatures
+fitted on the former. Each box gets the two profiles of the model card (``lssviewer.model.validation``: 30
 points over the prior in one parameter, the other at its truth, 16 noise draws, seed 0), so the raw truth
 deficits reproduce those of the coverage runs (the built-in model's 110 such boxes: to 1.2e-3 nats, their
 3-decimal rounding; its 64 boxes of the first calibration fit were profiled there with seed 1, and differ by
@@ -21,6 +24,9 @@ import json
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_heldout_coverage import common_heldout  # noqa: E402
 
 from lssviewer.io import hdf5
 from lssviewer.io.atomic import atomic_path
@@ -48,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="resources/models/default")
     ap.add_argument("--suite", default="training/default/suite.h5")
     ap.add_argument("--points", type=int, default=30)
+    ap.add_argument("--heldout", type=int, metavar="N",
+                    help="profile the first N held-out boxes no calibration used, not the calibration's boxes")
     ap.add_argument("-o", "--output", default=str(RESULTS / "profiles_1d_v08.json"))
     args = ap.parse_args(argv)
     model = load_model(args.model)
@@ -55,9 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     report = json.loads(out_path.read_text()) if out_path.exists() else {
         "model": args.model, "suite": args.suite, "points": args.points, "n_noise": DEFAULT_NOISE, "seed": 0,
         "boxes": {}}
-    indices = model.meta.get("calibration", {}).get("indices")
+    cal = model.meta.get("calibration", {})
+    if args.heldout is not None:
+        grid_boxes = set((cal.get("grid_calibration") or {}).get("indices", []))
+        indices = [i for i in common_heldout([model], hdf5.count(args.suite), 0)
+                   if i not in grid_boxes][: args.heldout]
+        report.setdefault("selection", "held-out boxes no calibration of the model used (--heldout)")
+    else:
+        indices = cal.get("indices")
     if not indices:
-        raise SystemExit(f"{args.model}: its calibration names no boxes (calibration.indices)")
+        raise SystemExit(f"{args.model}: no boxes to profile (calibration.indices, or --heldout)")
     t0 = time.time()
     for n, idx in enumerate(indices):
         if str(idx) in report["boxes"]:

@@ -57,3 +57,50 @@ def test_grid_contours_follow_the_tempered_surface(qtbot):
         assert "[box statistics + network term / 8] / 1.25" in panel.message.text()
     finally:
         panel.close_renderer()
+
+
+def test_profile_shows_the_calibrated_curve_its_interval_comes_from(qtbot):
+    """A 1-D profile whose network term is tempered: the panel draws the tempered curve (dashed, max 0) beside the
+    raw log L points, the MAP line sits at that curve's peak (not at the raw one), and the message names the
+    calibration. An uncalibrated summary draws no second curve."""
+    from lssviewer.gui.panels.likelihood import LikelihoodPanel
+    from lssviewer.gui.worker import _default_summarize
+    from lssviewer.model.likelihood import Tempering
+
+    x = np.linspace(0.6, 1.0, 21)[::-1]  # points arrive in any order
+    box = -0.5 * ((x - 0.78) / 0.03) ** 2
+    ll = box - 0.5 * ((x - 0.84) / 0.008) ** 2
+    summary = _default_summarize(x, ll, Tempering(temperature=0.8, network=4.0), box)
+    points = [{"index": k, "theta": (0.3, float(v)), "log_likelihood": float(y), "stderr": 0.0}
+              for k, (v, y) in enumerate(zip(x, ll, strict=True))]
+    panel = LikelihoodPanel()
+    qtbot.addWidget(panel)
+    meta = {"mode": "sigma_8", "axis": 1, "values": sorted(x.tolist()), "truth": [0.3, 0.8], "fixed": [0.3, 0.8]}
+
+    def lines(s):
+        st = SimpleNamespace(meta=meta, points=points, summary=s, label="test", grid_size=len(points), seq=1)
+        with panel.figure_lock:
+            panel._render(st, 600, 400)
+            return {a.get_label(): a for a in panel._data_artists if hasattr(a, "get_xdata")}
+
+    try:
+        drawn = lines(summary)
+        curve = drawn["calibrated log L"]
+        cx, cy = np.asarray(curve.get_xdata()), np.asarray(curve.get_ydata())
+        expected = (box + (ll - box) / 4.0) / 0.8
+        order = np.argsort(x)
+        np.testing.assert_allclose(cx, x[order])
+        np.testing.assert_allclose(cy, expected[order] - expected.max(), atol=1e-9)
+        map_x = float(np.asarray(drawn["MAP"].get_xdata())[0])
+        assert map_x == pytest.approx(summary["map"])
+        # the tempered peak, precision-weighted: (0.78 / 0.03^2 + 0.84 / (4 0.008^2)) / (...) = 0.8267; raw 0.8361
+        prec_b, prec_n = 0.03**-2, 0.008**-2
+        assert map_x == pytest.approx((0.78 * prec_b + 0.84 * prec_n / 4) / (prec_b + prec_n / 4), abs=2e-4)
+        assert _default_summarize(x, ll)["map"] == pytest.approx((0.78 * prec_b + 0.84 * prec_n) / (prec_b + prec_n),
+                                                                 abs=2e-4)
+        panel.begin(meta, len(points), "test")
+        panel.finish({"points": points, "summary": summary})
+        assert "[box statistics + network term / 4] / 0.8" in panel.message.text()
+        assert "calibrated log L" not in lines(_default_summarize(x, ll))
+    finally:
+        panel.close_renderer()

@@ -168,12 +168,12 @@ def test_profile_summaries_use_the_parameters_own_temperature(qtbot, tmp_path):
 def test_grid_summaries_temper_the_network_term_of_a_box_standardised_model(qtbot, tmp_path):
     """calibration.network_temperature: the panel's zoomed 2-D grid is summarised (and its contours drawn) from
     box + (log L - box) / T_net, given back as ``tempered_log_likelihood`` beside the raw points, which carry their
-    box term; 1-D profiles keep log L / T."""
+    box term; 1-D profiles keep log L / T unless the calibration gives them a pair of their own."""
     from _model_helpers import tiny_config
     from _model_helpers import toy_suite as model_suite
 
     from lssviewer.model.checkpoint import write_calibration
-    from lssviewer.model.likelihood import summarize_grid_2d
+    from lssviewer.model.likelihood import summarize_grid_2d, summarize_profile
     from lssviewer.model.train import train
 
     run = tmp_path / "box"
@@ -197,4 +197,18 @@ def test_grid_summaries_temper_the_network_term_of_a_box_standardised_model(qtbo
     one = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, grid, n_noise=2, seed=0,
                                                              meta={"axis": 0, "mode": "omega_m"})) if e[0] == "result")
     assert one["summary"]["temperature"] == 2.0 and "network_temperature" not in one["summary"]
+    # a profile tempering of omega_m's own: its 1-D profiles temper the network's term too
+    write_calibration(run, {"temperature": 2.0, "network_temperature": 5.0,
+                            "profile_tempering": {"omega_m": {"temperature": 0.8, "network_temperature": 3.0}}})
+    with qtbot.waitSignal(w.model_loaded, timeout=30_000):
+        w.load_model(str(run))
+    two = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, grid, n_noise=2, seed=0,
+                                                             meta={"axis": 0, "mode": "omega_m"})) if e[0] == "result")
+    ll1 = np.array([p["log_likelihood"] for p in two["points"]])
+    box1 = np.array([p["box_log_likelihood"] for p in two["points"]])
+    tempered1 = (box1 + (ll1 - box1) / 3.0) / 0.8
+    assert two["summary"]["network_temperature"] == 3.0 and two["summary"]["temperature"] == 0.8
+    np.testing.assert_allclose(two["summary"]["tempered_log_likelihood"], tempered1, rtol=0, atol=1e-9)
+    ref1 = summarize_profile(grid[:, 0], tempered1)
+    assert two["summary"]["interval68"] == pytest.approx(ref1["interval68"])
     assert w.shutdown(timeout=10)

@@ -143,17 +143,21 @@ def test_train_sample_scan(workdir, capsys):
     write_calibration(run, {"temperature": 1.0, "network_temperature": 5.0})
     assert main(scan) == 2
     assert "network temperature 5.0 (needs" in capsys.readouterr().err
+    write_calibration(run, {"temperature": 1.0, "profile_tempering": {"sigma_8": {"temperature": 1.0,
+                                                                                  "network_temperature": 4.0}}})
+    assert main(scan) == 2
+    assert "calibration profile tempering sigma_8" in capsys.readouterr().err
     write_calibration(run, {"temperature": 1.0})
 
 
 def test_scan_tempers_the_network_term_of_a_box_standardised_model(workdir, capsys):
     """calibration.network_temperature: 2-D grids use [box + (log L - box) / T_net] / T with the grid temperature
     fitted with it, where box is the box statistics' Gaussian (computed here independently from the transform);
-    1-D profiles keep log L / T."""
+    1-D profiles keep log L / T unless the calibration gives them a pair of their own (profile_tempering)."""
 
     from lssviewer.model.data import theta_to_unit
     from lssviewer.model.features import box_statistics, catalog_to_raw
-    from lssviewer.model.likelihood import Tempering
+    from lssviewer.model.likelihood import Tempering, summarize_profile
 
     run = workdir / "runs" / "box"
     cfg = workdir / "cfg_box.toml"
@@ -194,6 +198,30 @@ def test_scan_tempers_the_network_term_of_a_box_standardised_model(workdir, caps
     assert main(profile) == 0
     one = json.loads(capsys.readouterr().out)
     assert one["temperature"] == 2.0 and one["network_temperature"] == 1.0
+    # calibration.profile_tempering: a 1-D profile over sigma_8 tempers the network's term too, with its own pair
+    write_calibration(run, {"temperature": 2.0, "n_noise": 8, "grid_temperature": 1.5, "network_temperature": 5.0,
+                            "grid_calibration": {"n_noise": 16}, "profile_calibration": {"n_noise": 12},
+                            "profile_tempering": {"sigma_8": {"temperature": 0.7, "network_temperature": 4.0}}})
+    model = load_model(run)
+    assert model.profile_tempering("sigma_8") == Tempering(0.7, 4.0)
+    assert model.profile_tempering("omega_m") == Tempering(2.0)  # no pair of its own: the pooled T
+    assert main(profile) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["temperature"] == 0.7 and one["network_temperature"] == 4.0 and one["calibration_n_noise"] == 12
+    theta = np.column_stack([np.full(5, one["fixed"]["omega_m"]), one["grid"]])
+    box1 = model.transform.box_log_prob(box_statistics(catalog_to_raw(cat).astype(np.float64)),
+                                        theta_to_unit(theta, model.prior))
+    np.testing.assert_allclose(one["box_log_likelihood"], box1, rtol=0, atol=1e-9)
+    ll1 = np.array(one["log_likelihood"])
+    tempered1 = (box1 + (ll1 - box1) / 4.0) / 0.7
+    np.testing.assert_allclose(one["tempered_log_likelihood"], tempered1, rtol=0, atol=1e-9)
+    ref = summarize_profile(one["grid"], tempered1)
+    assert one["map"] == pytest.approx(ref["map"]) and one["interval68"] == pytest.approx(ref["interval68"])
+    assert main([a for a in profile if a != "--json"]) == 0
+    assert "(box + network / 4) / 0.7" in capsys.readouterr().out
+    assert main([*profile[:3], "omega_m", *profile[4:]]) == 0
+    other = json.loads(capsys.readouterr().out)
+    assert other["temperature"] == 2.0 and other["network_temperature"] == 1.0 and other["calibration_n_noise"] == 8
 
 
 def test_cli_errors_are_one_line(workdir, capsys, tmp_path):

@@ -152,3 +152,24 @@ def test_tempered_deficits_combine_the_interpolated_terms():
         np.testing.assert_allclose(dp[k], truth_profile_deficits_2d(om, s8, tempered, truth), atol=1e-9)
     d2_out, dp_out = network_tempered_deficits_2d(om, s8, ll, box, (0.45, 0.8), ts)
     assert np.all(np.isinf(d2_out)) and np.all(np.isinf(dp_out[:, 0])) and np.all(np.isfinite(dp_out[:, 1]))
+
+
+def test_tempered_profile_deficits_combine_the_interpolated_terms():
+    """network_tempered_deficits_1d (box and network splines built once) equals truth_deficit of the tempered
+    profile at every T_net (the spline is linear in the data); the profile's own order does not matter."""
+    from lssviewer.model.likelihood import network_tempered_deficits_1d, truth_deficit
+
+    rng = np.random.default_rng(4)
+    x = np.linspace(0.1, 0.5, 30)
+    box = -0.5 * ((x - 0.3) / 0.03) ** 2
+    ll = box - 0.5 * ((x - 0.32) / 0.006) ** 2 + 0.02 * rng.normal(size=x.shape)
+    ts = (1.0, 3.0, 8.5)
+    order = rng.permutation(len(x))
+    d = network_tempered_deficits_1d(x[order], ll[order], box[order], 0.305, ts)
+    for k, t in enumerate(ts):
+        assert d[k] == pytest.approx(truth_deficit(x, Tempering(network=t).apply(ll, box), 0.305), abs=1e-9)
+    assert d[0] > d[2] > 0  # the sharp network term, peaked away from the truth, weighs less
+    with pytest.raises(ParameterError, match="outside"):
+        network_tempered_deficits_1d(x, ll, box, 0.55, ts)
+    with pytest.raises(ParameterError, match="equal length"):
+        network_tempered_deficits_1d(x, ll, box[:-1], 0.3, ts)

@@ -11,6 +11,7 @@ import pytest
 from conftest import make_catalog
 
 from lssviewer.io import hdf5
+from lssviewer.model.checkpoint import write_calibration
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
@@ -85,9 +86,16 @@ def test_refit_temperature_reports_each_parameters_own_temperature(tmp_path):
     assert refit_temperature.main(["--model", str(model), "--coverage", str(path), "--splits", "200", "--write"]) == 0
     cal = json.loads((model / "model.json").read_text())["calibration"]
     assert "profile_temperatures" not in cal  # measured only, unless asked for
+    # a 1-D profile tempering (fitted on its own boxes) survives a pooled refit, not a --per-parameter one, which
+    # states what 1-D profiles use
+    pairs = {"omega_m": {"temperature": 0.9, "network_temperature": 8.0}}
+    write_calibration(model, {**cal, "profile_tempering": pairs, "profile_calibration": {"n_boxes": 50}})
+    assert refit_temperature.main(["--model", str(model), "--coverage", str(path), "--splits", "5", "--write"]) == 0
+    assert json.loads((model / "model.json").read_text())["calibration"]["profile_tempering"] == pairs
     assert refit_temperature.main(["--model", str(model), "--coverage", str(path), "--splits", "200", "--write",
                                    "--per-parameter"]) == 0
     cal = json.loads((model / "model.json").read_text())["calibration"]
+    assert "profile_tempering" not in cal and "profile_calibration" not in cal
     assert cal["profile_temperatures"] == {p: cal["per_parameter"][p]["temperature"] for p in true_t}
     for p, t in true_t.items():
         own = cal["per_parameter"][p]
@@ -284,3 +292,68 @@ def test_refit_network_temperature_from_zoomed_grids_with_box_terms(tmp_path):
     with pytest.raises(SystemExit, match="shares boxes"):
         refit_temperature.main(["--model", str(model), "--grid", str(path), "--network", "--profiles",
                                 str(prof_path), "--splits", "2"])
+
+
+def _two_term_profiles(rng: np.random.Generator, keys) -> dict:
+    """bench_profiles_1d-style boxes whose 1-D log L is a calibrated box-statistics Gaussian (width 0.03 / 0.024,
+    peak scattered by that much about the truth) plus a network Gaussian 4x too sharp (width 0.005 / 0.004, peak
+    scattered sqrt(4) times wider): box + network / 4 is the exact likelihood of the two estimates."""
+    sd_b, sd_n = np.array([0.03, 0.024]), np.array([0.005, 0.004])
+    out = {}
+    for k in keys:
+        truth = np.array([rng.uniform(0.2, 0.4), rng.uniform(0.7, 0.9)])
+        mb, mn = truth + sd_b * rng.normal(size=2), truth + 2.0 * sd_n * rng.normal(size=2)
+        entry = {"truth": truth.tolist()}
+        for i, p in enumerate(("omega_m", "sigma_8")):
+            x = np.linspace(0.1, 0.5, 30) if i == 0 else np.linspace(0.6, 1.0, 30)
+            box = -0.5 * ((x - mb[i]) / sd_b[i]) ** 2
+            entry[p] = {"grid": x.tolist(), "log_likelihood": (box - 0.5 * ((x - mn[i]) / sd_n[i]) ** 2).tolist(),
+                        "box_log_likelihood": box.tolist()}
+        out[str(k)] = entry
+    return out
+
+
+def test_refit_profile_tempering_with_the_grids_network_temperature(tmp_path):
+    """--network --profiles: 1-D profiles temper the network's term by the model's (grids') T_net, 4 here, the
+    exact value, so each parameter's fitted T is near 1 (the 68th percentile of 100 chi2_1 / 2 deficits; seeds 0-5
+    gave 0.74-1.32: allowed 0.6-1.5) and the cross-validated 68 % coverage near 68 % (seeds 0-5: 0.671-0.680;
+    allowed 0.60-0.76). On 60 other boxes (--test) the fit covers near 68 % (sd 0.06: allowed 0.45-0.9) and more
+    than the stored log L / 1.2, which leaves the network 4x over-confident. --write stores the pairs and keeps the
+    rest of the calibration."""
+    rng = np.random.default_rng(0)
+    model = tmp_path / "model"
+    model.mkdir()
+    fit, test = tmp_path / "profiles.json", tmp_path / "test.json"
+    fit.write_text(json.dumps({"model": str(model), "points": 30, "boxes": _two_term_profiles(rng, range(100))}))
+    test.write_text(json.dumps({"model": str(model), "points": 30,
+                                "boxes": _two_term_profiles(rng, range(1000, 1060))}))
+    (model / "model.json").write_text(json.dumps({"format": "lssviewer-model", "format_version": 2, "calibration": {
+        "temperature": 1.2, "network_temperature": 4.0, "grid_temperature": 1.0}}))
+    assert refit_temperature.main(["--model", str(model), "--network", "--profiles", str(fit), "--test", str(test),
+                                   "--splits", "50", "--write"]) == 0
+    cal = json.loads((model / "model.json").read_text())["calibration"]
+    assert cal["temperature"] == 1.2 and cal["network_temperature"] == 4.0  # kept
+    rec = cal["profile_calibration"]
+    assert rec["n_boxes"] == 100 and len(rec["indices"]) == 100
+    for p in ("omega_m", "sigma_8"):
+        pair = cal["profile_tempering"][p]
+        assert pair["network_temperature"] == 4.0 and 0.6 <= pair["temperature"] <= 1.5
+        assert 0.60 <= rec[p]["cross_validation"]["coverage68"] <= 0.76
+        assert rec[p]["network_temperature_table"]["rows"][0][0] == 1.0
+        held = rec["test"][p]
+        assert 0.45 <= held["network"]["coverage68"] <= 0.9
+        assert held["network"]["coverage68"] > held["profile_temperatures"]["coverage68"]
+        assert held["network"]["tempering"].startswith("(box + network / 4)")
+    # a model without a network temperature needs one given; boxes of the grids' fit are refused
+    (model / "model.json").write_text(json.dumps({"format": "lssviewer-model", "format_version": 2, "calibration": {
+        "temperature": 1.2}}))
+    with pytest.raises(SystemExit, match="no network_temperature"):
+        refit_temperature.main(["--model", str(model), "--network", "--profiles", str(fit)])
+    assert refit_temperature.main(["--model", str(model), "--network", "--profiles", str(fit),
+                                   "--network-temperature", "4", "--splits", "2"]) == 0
+    (model / "model.json").write_text(json.dumps({"format": "lssviewer-model", "format_version": 2, "calibration": {
+        "temperature": 1.2, "network_temperature": 4.0, "grid_calibration": {"indices": [3]}}}))
+    with pytest.raises(SystemExit, match="shares boxes"):
+        refit_temperature.main(["--model", str(model), "--network", "--profiles", str(fit), "--splits", "2"])
+    with pytest.raises(SystemExit, match="--test needs"):
+        refit_temperature.main(["--model", str(model), "--grid", str(fit), "--test", str(test)])

@@ -71,15 +71,15 @@ def run(args: argparse.Namespace) -> int:
     except LssviewerError as exc:
         raise exc.with_path(args.file) from None
     truth = None if catalog.cosmology is None else [catalog.omega_m, catalog.sigma_8]
-    # a calibrated model's intervals come from a tempered log L (a 1-D profile: log L / T, its parameter's own T
-    # when fitted; a 2-D grid: the model's grid tempering, e.g. of the network's term alone); the printed log L
-    # stays the raw ELBO
+    # a calibrated model's intervals come from a tempered log L (a 1-D profile: its parameter's tempering; a 2-D
+    # grid: the model's grid tempering; either may temper the network's term alone); the printed log L stays the
+    # raw ELBO
     if args.uncalibrated:
         tempering = Tempering()
     elif args.param == "both":
         tempering = model.grid_tempering()
     else:
-        tempering = Tempering(temperature=model.profile_temperature(args.param))
+        tempering = model.profile_tempering(args.param)
     show = not args.json and sys.stderr.isatty()
     if args.param == "both":
         points = args.points or 15
@@ -103,10 +103,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         points = args.points or 30
         grid = profile_grid(model, catalog, args.param, points)
-        ll = np.full(len(grid), np.nan)
-        err = np.full(len(grid), np.nan)
+        ll, err, box = (np.full(len(grid), np.nan) for _ in range(3))
         for k, pt in enumerate(model.scan(catalog, grid, n_noise=args.n_noise, seed=args.seed), 1):
             ll[pt.index], err[pt.index] = pt.log_likelihood, pt.stderr
+            if pt.box_log_likelihood is not None:
+                box[pt.index] = pt.box_log_likelihood
             if show:
                 print(f"\r{k}/{len(grid)} grid points", end="", file=sys.stderr, flush=True)
     if show:
@@ -132,15 +133,22 @@ def run(args: argparse.Namespace) -> int:
             result["box_log_likelihood"] = last["box_log_likelihood"].tolist()
     else:
         i = 0 if args.param == "omega_m" else 1
-        summ = summarize_profile(grid[:, i], ll, temperature=tempering)
+        box1 = box if np.all(np.isfinite(box)) else None
+        summ = summarize_profile(grid[:, i], ll, temperature=tempering, box_log_likelihood=box1)
         result = {"param": args.param, "grid": grid[:, i].tolist(), "log_likelihood": ll.tolist(),
-                  "stderr": err.tolist(), "map": summ["map"], "interval68": summ["interval68"],
+                  "stderr": err.tolist(),
+                  # the curve the summary comes from (log L when uncalibrated)
+                  "tempered_log_likelihood": tempering.apply(ll, box1).tolist(),
+                  "map": summ["map"], "interval68": summ["interval68"],
                   "interval95": summ["interval95"], "truth": None if truth is None else truth[i],
                   "fixed": {("sigma_8" if i == 0 else "omega_m"): float(grid[0, 1 - i])},
                   "posterior_mean": summ["posterior_mean"], "posterior_std": summ["posterior_std"]}
+        if box1 is not None:
+            result["box_log_likelihood"] = box1.tolist()
     # T was fitted with a given number of noise draws (the estimator's own error is part of what it absorbs)
     cal = model.meta.get("calibration", {})
-    cal_noise = (cal.get("grid_calibration") or {}).get("n_noise") if tempering.network_only else cal.get("n_noise")
+    fit_record = "grid_calibration" if args.param == "both" else "profile_calibration"
+    cal_noise = (cal.get(fit_record) or {}).get("n_noise") if tempering.network_only else cal.get("n_noise")
     result.update(n_noise=args.n_noise, seed=args.seed, model=str(model.path), n_halos=model.n_halos,
                   temperature=tempering.temperature, network_temperature=tempering.network,
                   calibration_n_noise=cal_noise)

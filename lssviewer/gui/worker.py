@@ -105,12 +105,25 @@ def grid_tempering(model: Any) -> Any:
     return default_grid_tempering(model)
 
 
-def _default_summarize(values: np.ndarray, log_likelihood: np.ndarray, temperature: float = 1.0) -> dict | None:
+def profile_tempering(model: Any, param: str) -> Any:
+    """How a model's 1-D profiles over ``param`` temper log L
+    (:func:`lssviewer.model.likelihood.default_profile_tempering`)."""
+    from lssviewer.model.likelihood import default_profile_tempering
+
+    return default_profile_tempering(model, param)
+
+
+def _default_summarize(values: np.ndarray, log_likelihood: np.ndarray, temperature: Any = 1.0,
+                       box_log_likelihood: np.ndarray | None = None) -> dict | None:
+    """:func:`lssviewer.model.likelihood.summarize_profile` plus ``tempered_log_likelihood`` (per point, in the
+    order given), the curve its MAP and intervals come from, which the panel draws beside the raw log L."""
     try:
-        from lssviewer.model.likelihood import summarize_profile
+        from lssviewer.model.likelihood import as_tempering, summarize_profile
     except ImportError:
         return None
-    return summarize_profile(values, log_likelihood, temperature=temperature)
+    out = summarize_profile(values, log_likelihood, temperature=temperature, box_log_likelihood=box_log_likelihood)
+    out["tempered_log_likelihood"] = as_tempering(temperature).apply(log_likelihood, box_log_likelihood).tolist()
+    return out
 
 
 def _default_summarize_2d(omega_m: np.ndarray, sigma_8: np.ndarray, log_likelihood: np.ndarray,
@@ -195,8 +208,10 @@ class InferenceWorker(QtCore.QObject):
     Args:
         loader: ``loader(path, device) -> model`` implementing docs/model-api.md; default
             :func:`lssviewer.model.load_model`.
-        summarize: ``summarize(grid_values, log_likelihood, temperature) -> dict`` for 1-D profiles
-            (temperature: the model's likelihood calibration); default
+        summarize: ``summarize(grid_values, log_likelihood, tempering[, box_log_likelihood]) -> dict`` for 1-D
+            profiles (tempering: the model's likelihood calibration, a
+            :class:`~lssviewer.model.likelihood.Tempering`; the box statistics' term per point is passed when it
+            tempers the network's term apart); default
             :func:`lssviewer.model.likelihood.summarize_profile` (2-D grids use
             :func:`lssviewer.model.likelihood.summarize_grid_2d`).
         stats_backend: an object with ``compute_sets(name, {label: catalogs}, **opts)`` and
@@ -485,18 +500,20 @@ class InferenceWorker(QtCore.QObject):
 
     def _scan_summary(self, model: Any, points: list[dict], meta: dict, complete: bool) -> dict | None:
         """MAP and intervals of a finished scan (None while incomplete); a calibrated model's summaries use
-        a tempered log L (the points keep the raw ELBO): a 1-D profile log L / T with its parameter's own T when
-        the calibration has one, a 2-D grid :func:`grid_tempering`."""
+        a tempered log L (the points keep the raw ELBO): a 1-D profile :func:`profile_tempering`, a 2-D grid
+        :func:`grid_tempering`."""
         if not complete:
             return None
         axis = meta.get("axis")
         logl = np.array([d["log_likelihood"] for d in points])
-        temperature = float(getattr(model, "temperature", 1.0))
         try:
             if axis is not None:
-                own = getattr(model, "profile_temperature", None)
-                t_axis = float(own(("omega_m", "sigma_8")[axis])) if own is not None else temperature
-                return self._summarize(np.array([d["theta"][axis] for d in points]), logl, t_axis)
+                tempering = profile_tempering(model, ("omega_m", "sigma_8")[axis])
+                values = np.array([d["theta"][axis] for d in points])
+                if not tempering.network_only:
+                    return self._summarize(values, logl, tempering)
+                box = [d.get("box_log_likelihood") for d in points]
+                return self._summarize(values, logl, tempering, None if None in box else np.array(box))
             if meta.get("mode") == "grid":
                 om, s8 = np.asarray(meta["omega_m"]), np.asarray(meta["sigma_8"])
                 # grid rows run over sigma_8 (slow) and omega_m (fast): L[i_s8, j_om] -> [j_om, i_s8]

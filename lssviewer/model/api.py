@@ -97,6 +97,10 @@ class DiffusionModel:
         profile_temperatures: {param: T} (``calibration.profile_temperatures``; empty when absent): a 1-D
             profile over ``param`` uses its own T, fitted on that parameter's held-out deficits alone
             (``tools/refit_temperature.py --per-parameter``); see :meth:`profile_temperature`.
+        profile_temperings: {param: Tempering} (``calibration.profile_tempering``, {param: {temperature,
+            network_temperature}}; empty when absent): a 1-D profile over ``param`` uses [box + network / T_net] / T,
+            T fitted per parameter with the network's term tempered (``tools/refit_temperature.py --network
+            --profiles``); takes precedence over ``profile_temperatures``: see :meth:`profile_tempering`.
         fixed_cosmology: omega_b, h, n_s of the training suite; transform: feature standardisation.
     """
 
@@ -133,6 +137,14 @@ class DiffusionModel:
                                                              and self.transform.per_box):
                 raise ValueError(f"calibration network temperature {self.network_temperature} (needs a finite "
                                  "positive value and a box-standardised model)")
+            self.profile_temperings = {}
+            for name, pair in calibration.get("profile_tempering", {}).items():
+                t, t_net = float(pair["temperature"]), float(pair["network_temperature"])
+                if name not in ("omega_m", "sigma_8") or not (np.isfinite(t) and t > 0 and np.isfinite(t_net)
+                                                              and t_net > 0 and self.transform.per_box):
+                    raise ValueError(f"calibration profile tempering {name}: {pair} (needs finite positive values "
+                                     "and a box-standardised model)")
+                self.profile_temperings[str(name)] = Tempering(temperature=t, network=t_net)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FormatError(f"model.json lacks or garbles {exc}", path) from None
         self.meta = meta
@@ -156,13 +168,21 @@ class DiffusionModel:
 
     # ------------------------------------------------------------------------------------- checks
     def profile_temperature(self, param: str) -> float:
-        """Calibration temperature of a 1-D profile over ``param`` ("omega_m" or "sigma_8"): the parameter's own
-        (``profile_temperatures``) when the calibration has one, else the pooled :attr:`temperature`.
+        """Calibration temperature of all of log L in a 1-D profile over ``param`` ("omega_m" or "sigma_8"): the
+        parameter's own (``profile_temperatures``) when the calibration has one, else the pooled
+        :attr:`temperature`. A calibration with a :attr:`profile_temperings` pair for ``param`` takes precedence:
+        1-D profiles ask :meth:`profile_tempering`.
 
         One pooled T cannot calibrate both parameters when one is over-confident and the other under-confident
         (the built-in model: docs/model.md, "The shipped default model"); 2-D grids use :meth:`grid_tempering`.
         """
         return self.profile_temperatures.get(param, self.temperature)
+
+    def profile_tempering(self, param: str) -> Tempering:
+        """How a 1-D profile over ``param`` tempers log L: the parameter's [box + network / T_net] / T
+        (:attr:`profile_temperings`) when the calibration has one, else log L / :meth:`profile_temperature`."""
+        own = self.profile_temperings.get(param)
+        return own if own is not None else Tempering(temperature=self.profile_temperature(param))
 
     def grid_temperature_or_pooled(self) -> float:
         """Calibration temperature of a 2-D grid over (Omega_m, sigma_8): :attr:`grid_temperature` when the

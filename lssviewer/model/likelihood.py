@@ -149,6 +149,17 @@ def as_tempering(temperature: float | Tempering) -> Tempering:
     return temperature if isinstance(temperature, Tempering) else Tempering(temperature=float(temperature))
 
 
+def default_profile_tempering(model: Any, param: str) -> Tempering:
+    """How a model's 1-D profiles over ``param`` temper log L: its ``profile_tempering(param)``, else log L / its
+    ``profile_temperature(param)``, else / its ``temperature``, else none (for models implementing only part of
+    docs/model-api.md)."""
+    own = getattr(model, "profile_tempering", None)
+    if own is not None:
+        return own(param)
+    t = getattr(model, "profile_temperature", None)
+    return Tempering(temperature=float(t(param)) if t is not None else float(getattr(model, "temperature", 1.0)))
+
+
 def crn_draws(n_halos: int, n_noise: int, seed: int, antithetic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Common random numbers: stratified times (K,) in (0, 1) and noise (K, N, 7), from ``seed``.
 
@@ -420,6 +431,29 @@ def calibrate_temperature(deficits: Sequence[float], level: float = LEVELS[0], d
         if not math.isfinite(q):
             raise ParameterError(f"more than {1 - level:.0%} of the truths lie outside the scanned grids")
     return float(max(q, 1e-6) / _delta(level, dof))
+
+
+def network_tempered_deficits_1d(grid_values: Sequence[float], log_likelihood: Sequence[float],
+                                 box_log_likelihood: Sequence[float], truth: float,
+                                 network_temperatures: Sequence[float]) -> np.ndarray:
+    """(K,): :func:`truth_deficit` of a 1-D profile tempered as box + network / T_net (T = 1) for each of K
+    ``network_temperatures``. The spline is linear in the data, so the box and network terms are interpolated once
+    and combined per T_net (the same numbers, K times faster); a T divides these deficits."""
+    x = np.asarray(grid_values, dtype=np.float64)
+    ll = np.asarray(log_likelihood, dtype=np.float64)
+    box = np.asarray(box_log_likelihood, dtype=np.float64)
+    if x.ndim != 1 or ll.shape != x.shape or box.shape != x.shape or len(x) < 3:
+        raise ParameterError("network_tempered_deficits_1d needs three 1-D arrays of equal length >= 3")
+    order = np.argsort(x)
+    x, ll, box = x[order], ll[order], box[order]
+    if not x[0] <= truth <= x[-1]:
+        raise ParameterError(f"truth {truth} lies outside the profile's range [{x[0]}, {x[-1]}]")
+    f_box, f_net = profile_interpolant(x, box), profile_interpolant(x, ll - box)
+    fine = np.linspace(x[0], x[-1], 4001)  # truth_deficit's
+    fine_box, fine_net = f_box(fine), f_net(fine)
+    at_box, at_net = float(f_box(truth)), float(f_net(truth))
+    return np.array([max(float((fine_box + fine_net / float(t)).max()) - (at_box + at_net / float(t)), 0.0)
+                     for t in network_temperatures])
 
 
 #: The T_net values a network tempering is chosen from (``tools/refit_temperature.py --network``): 1-100, 8 % apart.

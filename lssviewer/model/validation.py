@@ -47,7 +47,9 @@ from lssviewer.model.likelihood import (
     DEFAULT_NOISE,
     MIN_DEFICITS,
     PARAMS,
+    Tempering,
     calibrate_temperature,
+    default_profile_tempering,
     elbo_scan,
     profile_1d,
     profile_grid,
@@ -133,15 +135,18 @@ def profiles(model: DiffusionModel, boxes: Sequence[HaloCatalog], points: int = 
              seed: int = 0) -> list[dict[str, Any]]:
     """1-D ELBO profiles of each box in Omega_m (sigma_8 at its truth) and in sigma_8 (Omega_m at its truth).
 
-    Returns one dict per box: ``{"truth": (om, s8), "omega_m": (grid, log L), "sigma_8": (grid, log L)}``.
+    Returns one dict per box: ``{"truth": (om, s8), "omega_m": (grid, log L), "sigma_8": (grid, log L), "box":
+    {param: the box statistics' part of log L per point, or None}}``.
     """
     out = []
     for c in boxes:
         cat = _scored(model, c)
-        entry: dict[str, Any] = {"truth": (float(cat.omega_m), float(cat.sigma_8))}
+        entry: dict[str, Any] = {"truth": (float(cat.omega_m), float(cat.sigma_8)), "box": {}}
         for i, param in enumerate(PARAMS):
             pts = list(profile_1d(model, cat, param, points=points, n_noise=n_noise, seed=seed))
             entry[param] = (np.array([p.theta[i] for p in pts]), np.array([p.log_likelihood for p in pts]))
+            box = [p.box_log_likelihood for p in pts]
+            entry["box"][param] = None if None in box else np.array(box)
         out.append(entry)
     return out
 
@@ -287,28 +292,28 @@ def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int 
              seed: int = 0, information: bool = False) -> dict[str, Any]:
     """Fraction of held-out boxes whose 68 % / 95 % profile intervals contain the truth, per parameter.
 
-    With a calibrated model (``model.temperature != 1`` or profile temperatures) both the raw ELBO intervals
-    (``raw``) and the calibrated ones (``calibrated``: log L / T with each parameter's profile temperature, as
-    ``scan`` and the app summarise a 1-D profile) are reported, from the same profiles. ``information``
-    adds :func:`theta_information` on the same boxes (one more profile per box and parameter).
+    With a calibrated model (``model.temperature != 1`` or a profile tempering) both the raw ELBO intervals
+    (``raw``) and the calibrated ones (``calibrated``: each parameter's tempering,
+    :func:`~lssviewer.model.likelihood.default_profile_tempering`, as ``scan`` and the app summarise a 1-D
+    profile) are reported, from the same profiles. ``information`` adds :func:`theta_information` on the same boxes
+    (one more profile per box and parameter).
     """
     out: dict[str, Any] = {"n_boxes": len(heldout), "points": points, "n_noise": n_noise}
     temperature = float(getattr(model, "temperature", 1.0))
-    own = getattr(model, "profile_temperature", None)
-    profile_t = {param: float(own(param)) if own is not None else temperature for param in PARAMS}
+    profile_t = {param: default_profile_tempering(model, param) for param in PARAMS}
     profs = profiles(model, heldout, points, n_noise, seed)
-    calibrated = temperature != 1.0 or any(t != 1.0 for t in profile_t.values())
+    calibrated = temperature != 1.0 or any(t != Tempering() for t in profile_t.values())
     variants = {"raw": 1.0, "calibrated": temperature} if calibrated else {"raw": 1.0}
     # per box, for later analysis (e.g. a bias that depends on the truth): truth, raw MAP, truth's deficit
     per_box: dict[str, list] = {"truth": [[round(v, 5) for v in prof["truth"]] for prof in profs]}
     for tag, t in variants.items():
         res: dict[str, Any] = {"temperature": t}
         for i, param in enumerate(PARAMS):
-            t_param = 1.0 if tag == "raw" else profile_t[param]
+            t_param = Tempering() if tag == "raw" else profile_t[param]
             hits68, hits95, widths, maps = [], [], [], []
             for prof in profs:
                 grid, ll = prof[param]
-                summ = summarize_profile(grid, ll, temperature=t_param)
+                summ = summarize_profile(grid, ll, temperature=t_param, box_log_likelihood=prof["box"][param])
                 truth = prof["truth"][i]
                 hits68.append(summ["interval68"][0] <= truth <= summ["interval68"][1])
                 hits95.append(summ["interval95"][0] <= truth <= summ["interval95"][1])
@@ -318,7 +323,9 @@ def coverage(model: DiffusionModel, heldout: Sequence[HaloCatalog], points: int 
                     per_box.setdefault(f"map_{param}", []).append(round(float(summ["map"]), 5))
                     per_box.setdefault(f"deficit_nats_{param}", []).append(round(truth_deficit(grid, ll, truth), 3))
             n = len(hits68)
-            res[param] = {"temperature": t_param, "coverage68": round(float(np.mean(hits68)), 3),
+            res[param] = {"temperature": t_param.temperature,
+                          **({"network_temperature": t_param.network} if t_param.network_only else {}),
+                          "coverage68": round(float(np.mean(hits68)), 3),
                           "coverage68_binomial_sd": round(float(np.sqrt(0.68 * 0.32 / n)), 3),
                           "coverage95": round(float(np.mean(hits95)), 3),
                           "median_width68": round(float(np.median(widths)), 4),
@@ -395,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cal.update(heldout_file=str(args.heldout), indices=cal_idx)
             model.temperature = cal["temperature"]
             model.profile_temperatures = {}  # the fit here is pooled: stored profile / grid temperatures are replaced
+            model.profile_temperings = {}
             model.grid_temperature = None
             model.network_temperature = None
             card["calibration"] = cal

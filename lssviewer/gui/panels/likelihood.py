@@ -131,6 +131,21 @@ class _RenderThread(QtCore.QObject):
                 self.done.emit(image)
 
 
+def _calibrated_curve(points: list[dict], summary: dict, axis: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(theta, log L_T - max) of a 1-D summary's ``tempered_log_likelihood`` (per point, in the points' order),
+    sorted along ``axis``; None when the summary has none, it does not match the points, or it is the raw log L
+    (no calibration)."""
+    tempered = summary.get("tempered_log_likelihood")
+    if tempered is None or len(tempered) != len(points) or not points:
+        return None
+    if summary.get("temperature", 1.0) == 1.0 and summary.get("network_temperature", 1.0) == 1.0:
+        return None
+    x = np.array([d["theta"][axis] for d in points])
+    y = np.asarray(tempered, dtype=float)
+    order = np.argsort(x)
+    return x[order], y[order] - y.max()
+
+
 class LikelihoodPanel(QtWidgets.QWidget):
     run_requested = QtCore.Signal()
     cancel_requested = QtCore.Signal()
@@ -390,6 +405,10 @@ class LikelihoodPanel(QtWidgets.QWidget):
             lo = float(np.min(y - y.max() - e))
             ax.set_ylim(min(lo, -1.0) * 1.08, max(float(e.max()), 0.5) * 1.5)
         s = st.summary or {}
+        tempered = _calibrated_curve(st.points, s, axis)
+        if tempered is not None:  # the curve the MAP and interval come from, when it is not log L itself
+            (line,) = ax.plot(*tempered, "--", color="C3", lw=1.2, label="calibrated log L")
+            self._data_artists.append(line)
         if s.get("map") is not None:
             self._data_artists.append(ax.axvline(float(s["map"]), color="C3", lw=1.5, label="MAP"))
             iv = _interval(s.get("interval68"))
