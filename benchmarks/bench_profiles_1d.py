@@ -2,13 +2,14 @@
 
     python benchmarks/bench_profiles_1d.py --model resources/models/default --suite training/default/suite.h5 \
         [-o benchmarks/results/profiles_1d_v08.json]     # resumable: a rerun skips the boxes already stored
-    python benchmarks/bench_profiles_1d.py --heldout 50 -o benchmarks/results/profiles_1d_v08_heldout.json
+    python benchmarks/bench_profiles_1d.py --heldout 50   # -> benchmarks/results/profiles_1d_v08_heldout.json
 
 The boxes: those the model's pooled temperature was fitted on (model.json ``calibration.indices``: held-out
 boxes, none trained on); with ``--heldout N`` the first N held-out boxes that no calibration of the model used
-(``bench_heldout_coverage.common_heldout``, less the 2-D grid calibration's boxes): a test set for temperatures
-fitted on the former. Each box gets the two profiles of the model card (``lssviewer.model.validation``: 30
-points over the prior in one parameter, the other at its truth, 16 noise draws, seed 0), so the raw truth
+(``bench_heldout_coverage.common_heldout``, less the boxes of the 2-D grids' and the 1-D profiles' tempering
+fits): a test set for temperatures fitted on the former (35 min on one core). Each box gets the two profiles of
+the model card (``lssviewer.model.validation``: 30 points over the prior in one parameter, the other at its
+truth, 16 noise draws, seed 0), so the raw truth
 deficits reproduce those of the coverage runs (the built-in model's 110 such boxes: to 1.2e-3 nats, their
 3-decimal rounding; its 64 boxes of the first calibration fit were profiled there with seed 1, and differ by
 0.21 nats median: the noise of a deficit between seeds). The stored file is rounded (log L to 1e-4 nats). Per point
@@ -56,19 +57,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points", type=int, default=30)
     ap.add_argument("--heldout", type=int, metavar="N",
                     help="profile the first N held-out boxes no calibration used, not the calibration's boxes")
-    ap.add_argument("-o", "--output", default=str(RESULTS / "profiles_1d_v08.json"))
+    ap.add_argument("-o", "--output", help="default: results/profiles_1d_v08.json (with --heldout: "
+                                           "results/profiles_1d_v08_heldout.json)")
     args = ap.parse_args(argv)
+    if args.heldout is not None and args.heldout < 1:
+        raise SystemExit(f"--heldout must be >= 1, got {args.heldout}")
+    selection = ("held-out boxes no calibration of the model used (--heldout)" if args.heldout is not None else
+                 "the boxes of the model's pooled calibration (calibration.indices)")
+    out_path = Path(args.output or RESULTS / ("profiles_1d_v08_heldout.json" if args.heldout is not None else
+                                              "profiles_1d_v08.json"))
     model = load_model(args.model)
-    out_path = Path(args.output)
     report = json.loads(out_path.read_text()) if out_path.exists() else {
         "model": args.model, "suite": args.suite, "points": args.points, "n_noise": DEFAULT_NOISE, "seed": 0,
-        "boxes": {}}
+        "selection": selection, "boxes": {}}
+    if report.get("selection", selection) != selection:  # a resumed file must hold one kind of box
+        raise SystemExit(f"{out_path}: holds {report['selection']}; give another -o")
     cal = model.meta.get("calibration", {})
     if args.heldout is not None:
-        grid_boxes = set((cal.get("grid_calibration") or {}).get("indices", []))
-        indices = [i for i in common_heldout([model], hdf5.count(args.suite), 0)
-                   if i not in grid_boxes][: args.heldout]
-        report.setdefault("selection", "held-out boxes no calibration of the model used (--heldout)")
+        used = set()
+        for fit in ("grid_calibration", "profile_calibration"):
+            used |= set((cal.get(fit) or {}).get("indices", []))
+        indices = [i for i in common_heldout([model], hdf5.count(args.suite), 0) if i not in used][: args.heldout]
     else:
         indices = cal.get("indices")
     if not indices:

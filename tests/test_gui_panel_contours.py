@@ -86,6 +86,7 @@ def test_profile_shows_the_calibrated_curve_its_interval_comes_from(qtbot):
     try:
         drawn = lines(summary)
         curve = drawn["calibrated log L"]
+        assert curve.get_linestyle() == "--"
         cx, cy = np.asarray(curve.get_xdata()), np.asarray(curve.get_ydata())
         expected = (box + (ll - box) / 4.0) / 0.8
         order = np.argsort(x)

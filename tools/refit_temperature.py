@@ -113,6 +113,19 @@ def per_box(path: str, model: str) -> list[tuple[dict[str, list[float]], list[in
              {"points": cov["points"], "n_noise": cov["n_noise"]}) for cov, idx in runs]
 
 
+def _results(path: str, model: str) -> dict:
+    """A benchmark's JSON result, checked to be of ``model``."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{path}: cannot read ({exc})") from None
+    if not isinstance(data, dict) or "model" not in data or not isinstance(data.get("boxes"), dict):
+        raise SystemExit(f"{path}: not a benchmark result (needs model and boxes)")
+    if Path(data["model"]).resolve() != Path(model).resolve():
+        raise SystemExit(f"{path}: results of {data['model']}, not {model}")
+    return data
+
+
 GRID_KEYS = ("grid_temperature", "grid_calibration", "network_temperature")
 #: The 1-D profiles' tempering (``--network --profiles``): kept by a pooled refit, replaced by ``--per-parameter``.
 PROFILE_KEYS = ("profile_tempering", "profile_calibration")
@@ -128,9 +141,7 @@ def _cv_coverage(c68: list, c95: list, prof68: list, prof95: list) -> dict:
 
 def grid_fit(path: str, model: str, splits: int) -> dict:
     """calibration.grid_temperature and its provenance from a bench_coverage_2d.py result for ``model``."""
-    data = json.loads(Path(path).read_text())
-    if Path(data["model"]).resolve() != Path(model).resolve():
-        raise SystemExit(f"{path}: results of {data['model']}, not {model}")
+    data = _results(path, model)
     boxes = data["boxes"]
     grids = [(b["omega_m"], b["sigma_8"], np.asarray(b["log_likelihood"]), b["truth"]) for b in boxes.values()]
     d = np.array([truth_deficit_2d(*g) for g in grids])
@@ -196,9 +207,7 @@ def network_fit(path: str, model: str, splits: int, profiles: str | None = None)
     bench_coverage_2d.py result with the box statistics' term per grid point (``box_log_likelihood``); with
     ``profiles`` (a bench_profiles_1d.py result on other boxes) also the 1-D profiles' coverage under that
     tempering of the network's term."""
-    data = json.loads(Path(path).read_text())
-    if Path(data["model"]).resolve() != Path(model).resolve():
-        raise SystemExit(f"{path}: results of {data['model']}, not {model}")
+    data = _results(path, model)
     boxes = data["boxes"]
     if not all("box_log_likelihood" in b for b in boxes.values()):
         raise SystemExit(f"{path}: the grids lack the box statistics' term (box_log_likelihood): rerun "
@@ -303,25 +312,52 @@ def network_fit(path: str, model: str, splits: int, profiles: str | None = None)
 
 def _interval_widths(x: Sequence[float], ll: Sequence[float], box: Sequence[float], t_values: np.ndarray
                      ) -> np.ndarray:
-    """(K, len(AREA_TEMPERATURES)): the width of the 68 % interval (the connected set about the MAP, as
-    :func:`summarize_profile` on its fine grid) of the profile tempered as [box + network / T_net] / T, for each of
-    the K ``t_values`` (T_net) and each T of AREA_TEMPERATURES."""
+    """(K, len(AREA_TEMPERATURES)): the width of the 68 % interval of the profile tempered as [box + network /
+    T_net] / T, for each of the K ``t_values`` (T_net) and each T of AREA_TEMPERATURES: the connected set about the
+    MAP with its ends interpolated between fine-grid points, as :func:`summarize_profile` makes it."""
     x, ll, box = (np.asarray(a, dtype=np.float64) for a in (x, ll, box))
     order = np.argsort(x)
     x, ll, box = x[order], ll[order], box[order]
     fine = np.linspace(x[0], x[-1], 4001)  # summarize_profile's
     fine_box, fine_net = profile_interpolant(x, box)(fine), profile_interpolant(x, ll - box)(fine)
-    thresholds = _delta(0.6827, 1) * AREA_TEMPERATURES
     out = np.empty((len(t_values), len(AREA_TEMPERATURES)))
     for k, t_net in enumerate(t_values):
-        y = fine_box + fine_net / t_net
-        top = int(np.argmax(y))
-        below = y[top] - y
-        # the largest deficit met walking out from the MAP: the interval ends where it passes the threshold
-        left, right = np.maximum.accumulate(below[top::-1]), np.maximum.accumulate(below[top:])
-        steps = np.searchsorted(left, thresholds, side="right") + np.searchsorted(right, thresholds, side="right") - 2
-        out[k] = steps * (fine[1] - fine[0])
+        # at temperature T the interval is where (max - y) <= T delta, y = box + network / T_net: one deficit curve
+        below = fine_box + fine_net / t_net
+        top = int(np.argmax(below))
+        below = below[top] - below
+        thresholds = _delta(0.6827, 1) * AREA_TEMPERATURES
+        ends = []
+        for side in (below[top::-1], below[top:]):  # walking out from the MAP, to the left and to the right
+            reach = np.maximum.accumulate(side)
+            n = np.searchsorted(reach, thresholds, side="right") - 1  # last fine step inside the interval
+            inner = side[n]
+            outer = side[np.minimum(n + 1, len(side) - 1)]
+            step = np.where(n + 1 < len(side), np.clip((thresholds - inner) / np.maximum(outer - inner, 1e-300), 0, 1),
+                            0.0)  # an end at the grid's edge is the edge
+            ends.append(n + step)
+        out[k] = (ends[0] + ends[1]) * (fine[1] - fine[0])
     return out
+
+
+def _check_profiles(path: str, data: dict, network: bool) -> None:
+    """SystemExit unless every box of a bench_profiles_1d.py result has finite profiles of both parameters with
+    the truth inside (and, with ``network``, the box statistics' term)."""
+    for key, b in data["boxes"].items():
+        try:
+            for i, p in enumerate(PARAMS):
+                x, ll = np.asarray(b[p]["grid"], dtype=float), np.asarray(b[p]["log_likelihood"], dtype=float)
+                box = b[p].get("box_log_likelihood")
+                if network and box is None:
+                    raise SystemExit(f"{path}: profiles without the box statistics' term (not a box-standardised "
+                                     "model)")
+                arrays = (x, ll) if box is None else (x, ll, np.asarray(box, dtype=float))
+                if any(a.shape != x.shape or not np.all(np.isfinite(a)) for a in arrays) or len(x) < 3:
+                    raise ValueError(f"{p}: a profile must be >= 3 finite values per field, all of one length")
+                if not x.min() <= float(b["truth"][i]) <= x.max():
+                    raise ValueError(f"{p}: truth {b['truth'][i]} outside the profile's range")
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise SystemExit(f"{path}: box {key}: {exc}") from None
 
 
 def _profile_network_one(p: str, prof: list[tuple], t_net: float, splits: int) -> tuple[dict, dict]:
@@ -335,6 +371,8 @@ def _profile_network_one(p: str, prof: list[tuple], t_net: float, splits: int) -
     n = len(prof)
     d = np.array([network_tempered_deficits_1d(x, ll, box, truth, t_values) for x, ll, box, truth in prof]).T
     widths = np.array([_interval_widths(x, ll, box, t_values) for x, ll, box, _ in prof])  # (n, K, A)
+    if not (np.all(np.isfinite(d)) and np.all(np.isfinite(widths))):
+        raise SystemExit(f"{p}: non-finite deficits or widths")
 
     def median_width(j: np.ndarray, k: int, t: float) -> float:
         """The median 68 % width of boxes ``j`` at T_net ``t_values[k]`` and temperature ``t``."""
@@ -374,9 +412,11 @@ def _profile_network_one(p: str, prof: list[tuple], t_net: float, splits: int) -
 
     fitted = record(1)
     table = []
-    for k in range(2, len(t_values)):
+    for k in range(2, len(t_values)):  # informational: a T outside the width table gets no width
         t = calibrate_temperature(d[k])
-        table.append([float(f"{t_values[k]:.3g}"), round(t, 4), round(median_width(np.arange(n), k, t), 4)])
+        inside = AREA_TEMPERATURES[0] <= t <= AREA_TEMPERATURES[-1]
+        table.append([float(f"{t_values[k]:.3g}"), round(t, 4),
+                      round(median_width(np.arange(n), k, t), 4) if inside else None])
     return {"temperature": float(f"{fitted['temperature']:.4g}"), "network_temperature": t_net}, {
         **fitted, "raw_coverage68": round(float(np.mean(d[0] <= d68)), 3),
         "per_parameter_temperature": record(0),
@@ -392,26 +432,26 @@ def profiles_network_fit(path: str, model: str, splits: int, network_temperature
     (:func:`calibrate_temperature` on the deficits of box + network / T_net), cross-validated (2-fold) beside the
     plain per-parameter temperature (T_net = 1) on the same halves. A table of T and the median width against
     T_net (in sample) shows how much a T_net of the profiles' own would change."""
-    data = json.loads(Path(path).read_text())
-    if Path(data["model"]).resolve() != Path(model).resolve():
-        raise SystemExit(f"{path}: results of {data['model']}, not {model}")
+    data = _results(path, model)
     cal = json.loads((Path(model) / "model.json").read_text()).get("calibration", {})
     t_net = network_temperature if network_temperature is not None else cal.get("network_temperature")
     if t_net is None:
         raise SystemExit(f"{model}: no network_temperature to temper the profiles' network term with: fit the grids' "
                          "first (--grid --network) or give --network-temperature")
-    if set(map(int, data["boxes"])) & set((cal.get("grid_calibration") or {}).get("indices", [])):
+    grids = cal.get("grid_calibration") or {}
+    if network_temperature is None and set(map(int, data["boxes"])) & set(grids.get("indices", [])):
         raise SystemExit(f"{path}: shares boxes with the grids the network temperature was fitted on")
+    _check_profiles(path, data, network=True)
     boxes = list(data["boxes"].values())
-    if any(b[p].get("box_log_likelihood") is None for b in boxes for p in PARAMS):
-        raise SystemExit(f"{path}: profiles without the box statistics' term (not a box-standardised model)")
     n = len(boxes)
     if n < 2 * MIN_DEFICITS:
         raise SystemExit(f"{path}: {n} boxes; the cross-validation needs >= {2 * MIN_DEFICITS}")
     out: dict = {"profile_tempering": {}, "profile_calibration": {
-        "method": "1-D profiles use [box + network / T_net] / T with the 2-D grids' T_net and, per parameter, the T "
-                  "that puts 68 % of the truths inside the 68 % intervals (tools/refit_temperature.py --network "
+        "method": "1-D profiles use [box + network / T_net] / T with a given T_net and, per parameter, the T that "
+                  "puts 68 % of the truths inside the 68 % intervals (tools/refit_temperature.py --network "
                   "--profiles)",
+        "network_temperature_source": ("--network-temperature" if network_temperature is not None else
+                                       f"the 2-D grids' (calibration.network_temperature, {grids.get('source')})"),
         "source": path, "n_boxes": n, "points": data["points"], "n_noise": int(data.get("n_noise", DEFAULT_NOISE)),
         "seed": data.get("seed"), "indices": [int(i) for i in data["boxes"]]}}
     for i, p in enumerate(PARAMS):
@@ -424,10 +464,9 @@ def profiles_network_fit(path: str, model: str, splits: int, network_temperature
 def profile_test(path: str, model: str, temperings: dict[str, dict[str, Tempering]]) -> dict:
     """Coverage, median 68 % width and median |MAP - truth| of the 1-D profiles of a bench_profiles_1d.py result
     (boxes no fit used: ``bench_profiles_1d.py --heldout``) under each {variant: {param: Tempering}}."""
-    data = json.loads(Path(path).read_text())
-    if Path(data["model"]).resolve() != Path(model).resolve():
-        raise SystemExit(f"{path}: results of {data['model']}, not {model}")
-    res: dict = {"source": path, "n_boxes": len(data["boxes"]), "points": data["points"],
+    data = _results(path, model)
+    _check_profiles(path, data, network=any(tp[p].network_only for tp in temperings.values() for p in PARAMS))
+    res: dict = {"source": path, "n_boxes": len(data["boxes"]), "points": data.get("points"),
                  "indices": [int(i) for i in data["boxes"]]}
     for i, p in enumerate(PARAMS):
         res[p] = {}
@@ -453,9 +492,7 @@ def profile_check(path: str, model: str, tempering: Tempering) -> dict:
     tempered as the grids are, ``tempering`` (out of sample: fitted on the grids), beside the raw coverage. The
     model's own 1-D calibration is reported as stored (its cross-validated coverage): bench_profiles_1d.py profiles
     the boxes that calibration was fitted on, so scoring it on them would be in-sample."""
-    data = json.loads(Path(path).read_text())
-    if Path(data["model"]).resolve() != Path(model).resolve():
-        raise SystemExit(f"{path}: results of {data['model']}, not {model}")
+    data = _results(path, model)
     own = json.loads((Path(model) / "model.json").read_text()).get("calibration", {})
     res: dict = {"source": path, "n_boxes": len(data["boxes"]), "points": data["points"]}
     for i, p in enumerate(PARAMS):
@@ -474,9 +511,12 @@ def profile_check(path: str, model: str, tempering: Tempering) -> dict:
                   "network_map_abs_error_median": round(float(np.median(np.abs(errs))), 4),
                   "raw_coverage68": round(float(np.mean(raw <= 0.5)), 3),
                   "raw_coverage95": round(float(np.mean(raw <= _delta(0.95, 1))), 3),
-                  "stored_calibration": {
+                  "stored_calibration": ({"profile_tempering": own["profile_tempering"][p],
+                                          "cross_validation": ((own.get("profile_calibration") or {}).get(p)
+                                                               or {}).get("cross_validation")}
+                                         if p in own.get("profile_tempering", {}) else {
                       "temperature": own.get("profile_temperatures", {}).get(p, own.get("temperature", 1.0)),
-                      "cross_validation": (own.get("per_parameter", {}).get(p) or {}).get("cross_validation")}}
+                      "cross_validation": (own.get("per_parameter", {}).get(p) or {}).get("cross_validation")})}
     return res
 
 
@@ -503,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--coverage", nargs="+", help="model cards / bench_heldout_coverage results")
     ap.add_argument("--grid", metavar="JSON", help="a bench_coverage_2d.py result: fit the 2-D grid temperature")
     ap.add_argument("--network", action="store_true",
-                    help="with --grid: fit the temperature of the network's term alone (network_temperature)")
+                    help="with --grid: fit the temperature of the network's term alone (network_temperature); with "
+                         "--profiles alone: fit the 1-D profiles' tempering (profile_tempering)")
     ap.add_argument("--profiles", metavar="JSON",
                     help="with --network: a bench_profiles_1d.py result; alone, fit the 1-D profiles' tempering on it "
                          "(profile_tempering); with --grid, report its 1-D coverage under the grids' tempering")
@@ -525,13 +566,22 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--network needs --grid or --profiles")
     if args.profiles and not args.network:
         raise SystemExit("--profiles needs --network")
-    if args.test and not profile_fit:
-        raise SystemExit("--test needs --network --profiles (without --grid)")
+    if (args.test or args.network_temperature is not None) and not profile_fit:
+        raise SystemExit("--test and --network-temperature need --network --profiles (without --grid)")
+    if args.per_parameter and args.coverage is None:
+        raise SystemExit("--per-parameter needs --coverage")
+    if args.network_temperature is not None and not (np.isfinite(args.network_temperature)
+                                                     and args.network_temperature > 0):
+        raise SystemExit(f"--network-temperature must be a finite number > 0, got {args.network_temperature}")
     if args.splits < 1:
         raise SystemExit(f"--splits must be >= 1, got {args.splits}")
     if profile_fit:
         fit = profiles_network_fit(args.profiles, args.model, args.splits, args.network_temperature)
         if args.test:
+            test_boxes = set(map(int, _results(args.test, args.model)["boxes"]))
+            if test_boxes & (set(fit["profile_calibration"]["indices"]) | set(current.get("indices", []))):
+                raise SystemExit(f"{args.test}: shares boxes with the profiles fitted on or the model's calibration "
+                                 "(calibration.indices): not a test set")
             own = current.get("profile_temperatures", {})
             plain = {p: Tempering(float(own.get(p, current.get("temperature", 1.0)))) for p in PARAMS}
             fitted = {p: Tempering(v["temperature"], v["network_temperature"])

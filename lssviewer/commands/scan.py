@@ -134,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         i = 0 if args.param == "omega_m" else 1
         box1 = box if np.all(np.isfinite(box)) else None
+        if tempering.network_only and box1 is None:
+            raise LssviewerError("the scan gave no box statistics' term for some points, which the model's 1-D "
+                                 "calibration needs (--uncalibrated for the raw ELBO)", args.file)
         summ = summarize_profile(grid[:, i], ll, temperature=tempering, box_log_likelihood=box1)
         result = {"param": args.param, "grid": grid[:, i].tolist(), "log_likelihood": ll.tolist(),
                   "stderr": err.tolist(),

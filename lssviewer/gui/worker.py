@@ -208,10 +208,10 @@ class InferenceWorker(QtCore.QObject):
     Args:
         loader: ``loader(path, device) -> model`` implementing docs/model-api.md; default
             :func:`lssviewer.model.load_model`.
-        summarize: ``summarize(grid_values, log_likelihood, tempering[, box_log_likelihood]) -> dict`` for 1-D
-            profiles (tempering: the model's likelihood calibration, a
-            :class:`~lssviewer.model.likelihood.Tempering`; the box statistics' term per point is passed when it
-            tempers the network's term apart); default
+        summarize: ``summarize(grid_values, log_likelihood, temperature[, box_log_likelihood]) -> dict`` for 1-D
+            profiles (temperature: the model's likelihood calibration, a float T, or a
+            :class:`~lssviewer.model.likelihood.Tempering` with the box statistics' term per point when it tempers
+            the network's term apart); default
             :func:`lssviewer.model.likelihood.summarize_profile` (2-D grids use
             :func:`lssviewer.model.likelihood.summarize_grid_2d`).
         stats_backend: an object with ``compute_sets(name, {label: catalogs}, **opts)`` and
@@ -510,8 +510,8 @@ class InferenceWorker(QtCore.QObject):
             if axis is not None:
                 tempering = profile_tempering(model, ("omega_m", "sigma_8")[axis])
                 values = np.array([d["theta"][axis] for d in points])
-                if not tempering.network_only:
-                    return self._summarize(values, logl, tempering)
+                if not tempering.network_only:  # a plain T: summarizers of the older contract take a float
+                    return self._summarize(values, logl, tempering.temperature)
                 box = [d.get("box_log_likelihood") for d in points]
                 return self._summarize(values, logl, tempering, None if None in box else np.array(box))
             if meta.get("mode") == "grid":

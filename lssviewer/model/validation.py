@@ -392,7 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         idx = model.meta["data"]["val_indices"] if args.heldout_indices == "val" else None
         idx = list(idx if idx is not None else range(hdf5.count(args.heldout)))
         # never score coverage on the boxes a stored temperature was fitted on (unless it is refitted here)
-        used = () if args.calibrate else model.meta.get("calibration", {}).get("indices", [])
+        stored = model.meta.get("calibration", {})
+        used = () if args.calibrate else [*stored.get("indices", []),
+                                          *(stored.get("profile_calibration") or {}).get("indices", [])]
         test_idx, cal_idx = heldout_split(idx, args.skip_heldout, args.max_heldout, args.calibrate or 0, used)
         if args.calibrate:
             if len(cal_idx) < args.calibrate:
