@@ -316,10 +316,10 @@ def _two_term_profiles(rng: np.random.Generator, keys) -> dict:
 def test_refit_profile_tempering_with_the_grids_network_temperature(tmp_path):
     """--network --profiles: 1-D profiles temper the network's term by the model's (grids') T_net, 4 here, the
     exact value, so each parameter's fitted T is near 1 (the 68th percentile of 100 chi2_1 / 2 deficits, sd 0.19;
-    seeds 0-5 gave 0.74-1.32: allowed 0.45-1.6, about 3 sd) and the cross-validated 68 % coverage near 68 % (seeds 0-5: 0.671-0.680;
-    allowed 0.60-0.76). On 60 other boxes (--test) the fit covers near 68 % (sd 0.06: allowed 0.45-0.9) and more
-    than the stored log L / 1.2, which leaves the network 4x over-confident. --write stores the pairs and keeps the
-    rest of the calibration."""
+    seeds 0-5 gave 0.74-1.32: allowed 0.45-1.6, about 3 sd) and the cross-validated 68 % coverage near 68 % (seeds
+    0-5: 0.671-0.680; allowed 0.60-0.76). On 60 other boxes (--test) the fit covers near 68 % (sd 0.06: allowed
+    0.45-0.9) and more than the stored log L / 1.2, which leaves the network 4x over-confident. --write stores the
+    pairs and keeps the rest of the calibration."""
     rng = np.random.default_rng(0)
     model = tmp_path / "model"
     model.mkdir()
