@@ -6,7 +6,9 @@ For each parameter and each T_net, the T that calibrates the 1-D profiles of the
 (``benchmarks/results/profiles_1d_v08.json``, other parameter at its truth) when log L is tempered as
 [box + network / T_net] / T (:class:`lssviewer.model.likelihood.Tempering`; T as ``calibrate_temperature``), and
 the median 68 % width and |MAP - truth| it gives. T_net = 1 is the plain per-parameter temperature. The lead for
-1-D profiles after the 2-D grids' tempering (docs/model.md, "Tempering the network's term apart").
+1-D profiles after the 2-D grids' tempering; what was made of it (the grids' T_net with each parameter's T,
+cross-validated and tested on held-out boxes: ``tools/refit_temperature.py --network --profiles``) is in
+docs/model.md, "Tempering the network's term apart".
 """
 
 from __future__ import annotations
