@@ -103,5 +103,13 @@ def test_profile_shows_the_calibrated_curve_its_interval_comes_from(qtbot):
         panel.finish({"points": points, "summary": summary})
         assert "[box statistics + network term / 4] / 0.8" in panel.message.text()
         assert "calibrated log L" not in lines(_default_summarize(x, ll))
+        # error bars only for the noise of log L - max, when the summary has it
+        with panel.figure_lock:
+            bars = [a for a in panel._data_artists if "ELBO" in str(a.get_label())]
+        assert bars and "noise" not in bars[0].get_label()
+        lines({**summary, "stderr_difference": [0.1] * len(points)})
+        with panel.figure_lock:
+            bars = [a for a in panel._data_artists if "ELBO" in str(a.get_label())]
+        assert "± noise of log L − max" in bars[0].get_label() and bars[0].has_yerr
     finally:
         panel.close_renderer()

@@ -211,4 +211,10 @@ def test_grid_summaries_temper_the_network_term_of_a_box_standardised_model(qtbo
     np.testing.assert_allclose(two["summary"]["tempered_log_likelihood"], tempered1, rtol=0, atol=1e-9)
     ref1 = summarize_profile(grid[:, 0], tempered1)
     assert two["summary"]["interval68"] == pytest.approx(ref1["interval68"])
+    # the error bars of log L - max come from the points' noise draws (common to all points)
+    from lssviewer.model.likelihood import difference_stderr
+
+    draws = [p["draws"] for p in two["points"]]
+    assert len(draws[0]) == 2
+    np.testing.assert_allclose(two["summary"]["stderr_difference"], difference_stderr(draws, int(np.argmax(ll1))))
     assert w.shutdown(timeout=10)

@@ -71,6 +71,37 @@ def test_stderr_matches_seed_to_seed_scatter():
     assert 0.75 * scatter < float(np.mean(errs)) < 2.5 * scatter
 
 
+def test_difference_stderr_matches_seed_to_seed_scatter_of_differences():
+    """With common random numbers the difference log L(theta) - log L(theta_ref) is far more precise than either
+    value: difference_stderr of the draws elbo_scan_draws keeps must predict the seed-to-seed scatter of the
+    differences (same bounds as the absolute stderr above: the collapsed-strata estimator is conservative), be 0 at
+    the reference, and be much smaller than the absolute stderr for nearby theta."""
+    from lssviewer.model.likelihood import difference_stderr, elbo_scan_draws
+
+    vdm = VDM(NetworkConfig(d_model=8, n_layers=1, n_heads=2), schedule="linear")
+    vdm.network = GaussianDenoiser()
+    x = torch.tensor(np.random.default_rng(2).normal(0.0, 0.5, (10, 7)), dtype=torch.float32)
+    theta = torch.tensor([[0.2, 0.2], [0.0, 0.0], [0.05, 0.0], [0.3, 0.6]])  # the truth is (0, 0)
+    diffs, errs, absolute = [], [], []
+    for seed in range(40):
+        pts = list(elbo_scan_draws(vdm, x, theta, n_noise=16, seed=seed, batch_size=64))
+        ll = np.array([p[1] for p in pts])
+        draws = np.array([p[3] for p in pts])
+        assert np.allclose(ll - ll[1], draws.mean(1) - draws[1].mean(), atol=1e-9)  # the draws carry the noise
+        e = difference_stderr(draws, 1)
+        assert e[1] == 0.0
+        diffs.append(ll - ll[1])
+        errs.append(e)
+        absolute.append([p[2] for p in pts])
+    scatter = np.std(diffs, axis=0, ddof=1)
+    mean_err = np.mean(errs, axis=0)
+    for i in (0, 2, 3):
+        assert 0.75 * scatter[i] < mean_err[i] < 2.5 * scatter[i], (i, scatter, mean_err)
+    assert mean_err[2] < 0.5 * np.mean(absolute, axis=0)[2]  # a nearby theta: the common noise cancels
+    with pytest.raises(Exception, match="reference"):
+        difference_stderr(np.zeros((3, 4)), 3)
+
+
 def test_loss_terms_closed_forms():
     vdm = VDM(NetworkConfig(d_model=8, n_layers=1, n_heads=2), gamma_min=-9.0, gamma_max=7.0)
     x = torch.randn(3, 5, 7, generator=torch.Generator().manual_seed(0))

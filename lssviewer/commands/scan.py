@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import itertools
     import json
+    import math
     import sys
 
     import numpy as np
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from lssviewer.model import load_model
     from lssviewer.model.likelihood import (
         Tempering,
+        difference_stderr,
         grid_2d_axes,
         profile_grid,
         summarize_grid_2d,
@@ -100,12 +102,14 @@ def run(args: argparse.Namespace) -> int:
         stages = collect(events, progress)
         last = stages[-1]
         om, s8, ll2, err2 = last["omega_m"], last["sigma_8"], last["log_likelihood"], last["stderr"]
+        draws2 = last["draws"]
     else:
         points = args.points or 30
         grid = profile_grid(model, catalog, args.param, points)
         ll, err, box = (np.full(len(grid), np.nan) for _ in range(3))
+        draws: list = [None] * len(grid)
         for k, pt in enumerate(model.scan(catalog, grid, n_noise=args.n_noise, seed=args.seed), 1):
-            ll[pt.index], err[pt.index] = pt.log_likelihood, pt.stderr
+            ll[pt.index], err[pt.index], draws[pt.index] = pt.log_likelihood, pt.stderr, pt.draws
             if pt.box_log_likelihood is not None:
                 box[pt.index] = pt.box_log_likelihood
             if show:
@@ -131,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
                       assess(om, s8, tempered, model.prior.bounds()) == CUT)}
         if np.all(np.isfinite(last["box_log_likelihood"])):
             result["box_log_likelihood"] = last["box_log_likelihood"].tolist()
+        if draws2 is not None and np.all(np.isfinite(draws2)):
+            flat = draws2.reshape(ll2.size, -1)
+            result["stderr_difference"] = difference_stderr(flat, int(np.argmax(ll2))).reshape(ll2.shape).tolist()
     else:
         i = 0 if args.param == "omega_m" else 1
         box1 = box if np.all(np.isfinite(box)) else None
@@ -148,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
                   "posterior_mean": summ["posterior_mean"], "posterior_std": summ["posterior_std"]}
         if box1 is not None:
             result["box_log_likelihood"] = box1.tolist()
+        if all(d is not None for d in draws):
+            result["stderr_difference"] = difference_stderr(draws, int(np.argmax(ll))).tolist()
     # T was fitted with a given number of noise draws (the estimator's own error is part of what it absorbs)
     cal = model.meta.get("calibration", {})
     fit_record = "grid_calibration" if args.param == "both" else "profile_calibration"
@@ -172,9 +181,11 @@ def run(args: argparse.Namespace) -> int:
             c, d = result["interval95"][p]
             print(f"  {p}: 68% [{a:.4f}, {b:.4f}]  95% [{c:.4f}, {d:.4f}] (profile over the other)")
     else:
-        print(f"{'theta':>10} {'log L':>14} {'stderr':>8}")
-        for x, y, e in zip(result["grid"], ll, err, strict=True):
-            print(f"{x:10.4f} {y:14.2f} {e:8.2f}")
+        diff = result.get("stderr_difference", [math.nan] * len(ll))
+        print(f"{'theta':>10} {'log L':>14} {'stderr':>8} {'log L - max':>12} {'+-':>6}")
+        for x, y, e, de in zip(result["grid"], ll, err, diff, strict=True):
+            print(f"{x:10.4f} {y:14.2f} {e:8.2f} {y - ll.max():12.2f} {de:6.2f}")
+        print("(stderr: of the absolute ELBO; +-: of log L - max, far smaller: the same noise draws at every point)")
         a, b = result["interval68"]
         c, d = result["interval95"]
         print(f"MAP {args.param}={result['map']:.4f}  68% [{a:.4f}, {b:.4f}]  95% [{c:.4f}, {d:.4f}]  "

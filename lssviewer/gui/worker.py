@@ -195,11 +195,14 @@ def error_message(exc: BaseException) -> str:
 
 
 def scan_point_dict(pt: Any) -> dict:
-    """A plain dict of a :class:`lssviewer.model.ScanPoint` (index, theta, log_likelihood, stderr)."""
+    """A plain dict of a :class:`lssviewer.model.ScanPoint` (index, theta, log_likelihood, stderr,
+    box_log_likelihood, draws)."""
     box = getattr(pt, "box_log_likelihood", None)
+    draws = getattr(pt, "draws", None)
     return {"index": int(pt.index), "theta": tuple(float(t) for t in np.asarray(pt.theta).ravel()),
             "log_likelihood": float(pt.log_likelihood), "stderr": float(pt.stderr),
-            "box_log_likelihood": None if box is None else float(box)}
+            "box_log_likelihood": None if box is None else float(box),
+            "draws": None if draws is None else [float(v) for v in draws]}
 
 
 class InferenceWorker(QtCore.QObject):
@@ -501,9 +504,24 @@ class InferenceWorker(QtCore.QObject):
     def _scan_summary(self, model: Any, points: list[dict], meta: dict, complete: bool) -> dict | None:
         """MAP and intervals of a finished scan (None while incomplete); a calibrated model's summaries use
         a tempered log L (the points keep the raw ELBO): a 1-D profile :func:`profile_tempering`, a 2-D grid
-        :func:`grid_tempering`."""
+        :func:`grid_tempering`. With the points' noise draws, ``stderr_difference`` (in the points' order): the
+        standard error of each point's log L minus the highest one's."""
         if not complete:
             return None
+        summary = self._summary_of(model, points, meta)
+        if summary is not None and "error" not in summary and points and all(d.get("draws") for d in points):
+            try:
+                from lssviewer.model.likelihood import difference_stderr
+
+                logl = [d["log_likelihood"] for d in points]
+                summary["stderr_difference"] = difference_stderr([d["draws"] for d in points],
+                                                                 int(np.argmax(logl))).tolist()
+            except Exception:  # noqa: BLE001 - the error bars are extra; the summary stands without them
+                pass
+        return summary
+
+    def _summary_of(self, model: Any, points: list[dict], meta: dict) -> dict | None:
+        """The summary of a complete scan's points (see :meth:`_scan_summary`); ``{"error": ...}`` if it fails."""
         axis = meta.get("axis")
         logl = np.array([d["log_likelihood"] for d in points])
         try:

@@ -17,7 +17,7 @@ from lssviewer.errors import CatalogError, FormatError, LssviewerError, Paramete
 from lssviewer.model import checkpoint
 from lssviewer.model.data import theta_to_unit
 from lssviewer.model.features import FeatureTransform, box_statistics, catalog_to_raw, raw_to_physical
-from lssviewer.model.likelihood import DEFAULT_NOISE, ScanPoint, Tempering, elbo_scan
+from lssviewer.model.likelihood import DEFAULT_NOISE, ScanPoint, Tempering, elbo_scan_draws
 from lssviewer.model.network import NetworkConfig
 from lssviewer.model.sampler import SAMPLERS, sample
 from lssviewer.model.vdm import VDM
@@ -349,11 +349,12 @@ class DiffusionModel:
 
         def generate() -> Iterator[ScanPoint]:
             th = torch.as_tensor(theta_unit, dtype=torch.float32, device=self.device)
-            for i, ll, err in elbo_scan(self.vdm, x, th, n_noise=n_noise, seed=seed,
-                                        batch_size=batch_size, antithetic=antithetic, log_jacobian=log_jac,
-                                        cancel=cancel):
+            for i, ll, err, draws in elbo_scan_draws(self.vdm, x, th, n_noise=n_noise, seed=seed,
+                                                     batch_size=batch_size, antithetic=antithetic,
+                                                     log_jacobian=log_jac, cancel=cancel):
                 yield ScanPoint(index=i, theta=(float(grid[i, 0]), float(grid[i, 1])), log_likelihood=ll,
-                                stderr=err, box_log_likelihood=None if box_ll is None else float(box_ll[i]))
+                                stderr=err, box_log_likelihood=None if box_ll is None else float(box_ll[i]),
+                                draws=tuple(float(v) for v in draws))
 
         return generate()
 

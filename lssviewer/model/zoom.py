@@ -299,21 +299,26 @@ def collect(events: Iterator[GridStage | ScanPoint],
             on_point: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run a :func:`zoomed_grid_2d` scan to the end: per stage, its axes, noise draws, reason and
     ``log_likelihood`` / ``stderr`` / ``box_log_likelihood`` arrays (omega_m index first; the last NaN where the
-    model has no box statistics' term), and ``done`` (points finished). ``on_point`` gets the current stage's dict
-    after each point (e.g. to show progress)."""
+    model has no box statistics' term), ``draws`` ((P1, P2, S) :attr:`ScanPoint.draws`, or None when the points
+    have none) and ``done`` (points finished). ``on_point`` gets the current stage's dict after each point (e.g. to
+    show progress)."""
     stages: list[dict[str, Any]] = []
     for ev in events:
         if isinstance(ev, GridStage):
             stages.append({"stage": ev.stage, "omega_m": ev.omega_m, "sigma_8": ev.sigma_8, "n_noise": ev.n_noise,
                            "reason": ev.reason, "log_likelihood": np.full(ev.shape, np.nan),
                            "stderr": np.full(ev.shape, np.nan), "box_log_likelihood": np.full(ev.shape, np.nan),
-                           "done": 0})
+                           "draws": None, "done": 0})
         else:
             st = stages[-1]
             ij = divmod(ev.index, len(st["sigma_8"]))
             st["log_likelihood"][ij], st["stderr"][ij] = ev.log_likelihood, ev.stderr
             if ev.box_log_likelihood is not None:
                 st["box_log_likelihood"][ij] = ev.box_log_likelihood
+            if ev.draws is not None:
+                if st["draws"] is None:
+                    st["draws"] = np.full((*st["log_likelihood"].shape, len(ev.draws)), np.nan)
+                st["draws"][ij] = ev.draws
             st["done"] += 1
             if on_point is not None:
                 on_point(st)

@@ -394,17 +394,22 @@ class LikelihoodPanel(QtWidgets.QWidget):
                 ax.axvline(truth, color="k", ls="--", lw=1, label="truth")
             self._decorated = True
         self._clear_data_artists()
+        s = st.summary or {}
+        # error bars: the noise of log L - max (common random numbers), known once the scan ends; the absolute
+        # ELBO's error (hundreds of nats) says nothing about the profile's shape
+        diff = s.get("stderr_difference")
+        errors = {} if diff is None or len(diff) != len(st.points) else {
+            int(d["index"]): float(e) for d, e in zip(st.points, diff, strict=True)}
         pts = sorted(st.points, key=lambda d: d["theta"][axis])
         if pts:
             x = np.array([d["theta"][axis] for d in pts])
             y = np.array([d["log_likelihood"] for d in pts])
-            e = np.nan_to_num(np.array([d["stderr"] for d in pts]), nan=0.0)  # NaN: error not estimable
-            cont = ax.errorbar(x, y - y.max(), yerr=e, fmt="o-", ms=4, lw=1, capsize=2, color="C0",
-                               label="log L (ELBO)")
+            e = np.nan_to_num(np.array([errors.get(int(d["index"]), 0.0) for d in pts]), nan=0.0)
+            cont = ax.errorbar(x, y - y.max(), yerr=e if errors else None, fmt="o-", ms=4, lw=1, capsize=2,
+                               color="C0", label="log L (ELBO)" + (" ± noise of log L − max" if errors else ""))
             self._data_artists.append(cont)
             lo = float(np.min(y - y.max() - e))
             ax.set_ylim(min(lo, -1.0) * 1.08, max(float(e.max()), 0.5) * 1.5)
-        s = st.summary or {}
         tempered = _calibrated_curve(st.points, s, axis)
         if tempered is not None:  # the curve the MAP and interval come from, when it is not log L itself
             (line,) = ax.plot(*tempered, "--", color="C3", lw=1.2, label="calibrated log L")
