@@ -7,7 +7,7 @@
 The boxes: those the model's pooled temperature was fitted on (model.json ``calibration.indices``: held-out
 boxes, none trained on); with ``--heldout N`` the first N held-out boxes that no calibration of the model used
 (``bench_heldout_coverage.common_heldout``, less the boxes of the 2-D grids' and the 1-D profiles' tempering
-fits): a test set for temperatures fitted on the former (35 min on one core). Each box gets the two profiles of
+fits): a test set for temperatures fitted on the former (28 min on one core). Each box gets the two profiles of
 the model card (``lssviewer.model.validation``: 30 points over the prior in one parameter, the other at its
 truth, 16 noise draws, seed 0), so the raw truth
 deficits reproduce those of the coverage runs (the built-in model's 110 such boxes: to 1.2e-3 nats, their
@@ -35,6 +35,8 @@ from lssviewer.model import load_model
 from lssviewer.model.likelihood import DEFAULT_NOISE, PARAMS, profile_grid, truth_deficit
 
 RESULTS = Path(__file__).parent / "results"
+CALIBRATION = "the boxes of the model's pooled calibration (calibration.indices)"
+HELDOUT = "held-out boxes no calibration of the model used (--heldout)"
 
 
 def box_profiles(model, catalog, points: int = 30, n_noise: int = DEFAULT_NOISE, seed: int = 0) -> dict:
@@ -62,15 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.heldout is not None and args.heldout < 1:
         raise SystemExit(f"--heldout must be >= 1, got {args.heldout}")
-    selection = ("held-out boxes no calibration of the model used (--heldout)" if args.heldout is not None else
-                 "the boxes of the model's pooled calibration (calibration.indices)")
+    selection = HELDOUT if args.heldout is not None else CALIBRATION
     out_path = Path(args.output or RESULTS / ("profiles_1d_v08_heldout.json" if args.heldout is not None else
                                               "profiles_1d_v08.json"))
     model = load_model(args.model)
     report = json.loads(out_path.read_text()) if out_path.exists() else {
         "model": args.model, "suite": args.suite, "points": args.points, "n_noise": DEFAULT_NOISE, "seed": 0,
         "selection": selection, "boxes": {}}
-    if report.get("selection", selection) != selection:  # a resumed file must hold one kind of box
+    if report.get("selection", CALIBRATION) != selection:  # a resumed file holds one kind of box (none said: these)
         raise SystemExit(f"{out_path}: holds {report['selection']}; give another -o")
     cal = model.meta.get("calibration", {})
     if args.heldout is not None:

@@ -107,9 +107,13 @@ def test_profile_shows_the_calibrated_curve_its_interval_comes_from(qtbot):
         with panel.figure_lock:
             bars = [a for a in panel._data_artists if "ELBO" in str(a.get_label())]
         assert bars and "noise" not in bars[0].get_label()
-        lines({**summary, "stderr_difference": [0.1] * len(points)})
+        errors = [0.01 * (k + 1) for k in range(len(points))]  # one per point, in the points' (reversed-x) order
+        lines({**summary, "stderr_difference": errors})
         with panel.figure_lock:
             bars = [a for a in panel._data_artists if "ELBO" in str(a.get_label())]
-        assert "± noise of log L − max" in bars[0].get_label() and bars[0].has_yerr
+            assert "± noise of log L − max" in bars[0].get_label() and bars[0].has_yerr
+            segments = bars[0].lines[2][0].get_segments()  # the bars, in the plotted (sorted-x) order
+        half = [0.5 * (seg[1][1] - seg[0][1]) for seg in segments]
+        np.testing.assert_allclose(half, [errors[k] for k in np.argsort(x)], atol=1e-12)
     finally:
         panel.close_renderer()

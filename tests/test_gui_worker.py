@@ -193,6 +193,8 @@ def test_grid_summaries_temper_the_network_term_of_a_box_standardised_model(qtbo
     np.testing.assert_allclose(summary["tempered_log_likelihood"], tempered, rtol=0, atol=1e-9)
     ref = summarize_grid_2d(om, s8, tempered)
     assert summary["map"] == pytest.approx(ref["map"]) and summary["levels"] == pytest.approx(ref["levels"])
+    err2 = np.array(summary["stderr_difference"])  # laid out as the summary's other 2-D arrays: [om, s8]
+    assert err2.shape == (3, 3) and err2[np.unravel_index(np.argmax(ll), ll.shape)] == 0.0
     grid = np.column_stack([np.linspace(0.1, 0.5, 5), np.full(5, 0.8)])
     one = next(e[3] for e in _wait_finished(qtbot, w, w.scan(cat, grid, n_noise=2, seed=0,
                                                              meta={"axis": 0, "mode": "omega_m"})) if e[0] == "result")
@@ -212,9 +214,12 @@ def test_grid_summaries_temper_the_network_term_of_a_box_standardised_model(qtbo
     ref1 = summarize_profile(grid[:, 0], tempered1)
     assert two["summary"]["interval68"] == pytest.approx(ref1["interval68"])
     # the error bars of log L - max come from the points' noise draws (common to all points)
-    from lssviewer.model.likelihood import difference_stderr
-
-    draws = [p["draws"] for p in two["points"]]
-    assert len(draws[0]) == 2
-    np.testing.assert_allclose(two["summary"]["stderr_difference"], difference_stderr(draws, int(np.argmax(ll1))))
+    draws = np.array([p["draws"] for p in two["points"]])
+    assert draws.shape == (5, 2)
+    err = two["summary"]["stderr_difference"]
+    top = int(np.argmax(ll1))
+    # 2 strata: the collapsed estimate is |(a - a_top) - (b - b_top)| / 2 per point
+    expected = np.abs((draws[:, 0] - draws[top, 0]) - (draws[:, 1] - draws[top, 1])) / 2
+    np.testing.assert_allclose(err, expected, atol=1e-9)
+    assert err[top] == 0.0
     assert w.shutdown(timeout=10)

@@ -178,7 +178,9 @@ def test_scan_tempers_the_network_term_of_a_box_standardised_model(workdir, caps
     assert res["network_temperature"] == 5.0 and res["temperature"] == 1.5
     assert res["calibration_n_noise"] == 16  # the grid tempering's own fit, not the pooled T's (8)
     diff2 = np.array(res["stderr_difference"])
-    assert diff2.shape == (3, 3) and diff2.flat[int(np.argmax(res["log_likelihood"]))] == 0.0
+    top2 = tuple(res["stderr_difference_reference"])
+    assert diff2.shape == (3, 3) and diff2[top2] == 0.0
+    assert top2 == np.unravel_index(np.argmax(res["log_likelihood"]), (3, 3))
     cat = hdf5.read(workdir / "suite.h5", [0])[0]
     grid = np.array([(a, b) for a in res["grid"]["omega_m"] for b in res["grid"]["sigma_8"]])
     box = model.transform.box_log_prob(box_statistics(catalog_to_raw(cat).astype(np.float64)),
@@ -213,6 +215,7 @@ def test_scan_tempers_the_network_term_of_a_box_standardised_model(workdir, caps
     # error bars of log L - max (common random numbers): 0 at the highest point, finite elsewhere
     top = int(np.argmax(one["log_likelihood"]))
     assert one["stderr_difference"][top] == 0.0 and np.all(np.isfinite(one["stderr_difference"]))
+    assert one["stderr_difference_reference"] == top
     theta = np.column_stack([np.full(5, one["fixed"]["omega_m"]), one["grid"]])
     box1 = model.transform.box_log_prob(box_statistics(catalog_to_raw(cat).astype(np.float64)),
                                         theta_to_unit(theta, model.prior))

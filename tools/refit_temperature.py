@@ -579,9 +579,10 @@ def main(argv: list[str] | None = None) -> int:
         fit = profiles_network_fit(args.profiles, args.model, args.splits, args.network_temperature)
         if args.test:
             test_boxes = set(map(int, _results(args.test, args.model)["boxes"]))
-            if test_boxes & (set(fit["profile_calibration"]["indices"]) | set(current.get("indices", []))):
-                raise SystemExit(f"{args.test}: shares boxes with the profiles fitted on or the model's calibration "
-                                 "(calibration.indices): not a test set")
+            grids = set((current.get("grid_calibration") or {}).get("indices", []))
+            if test_boxes & (set(fit["profile_calibration"]["indices"]) | set(current.get("indices", [])) | grids):
+                raise SystemExit(f"{args.test}: shares boxes with the profiles fitted on, the model's calibration "
+                                 "(calibration.indices) or the grids its T_net comes from: not a test set")
             own = current.get("profile_temperatures", {})
             plain = {p: Tempering(float(own.get(p, current.get("temperature", 1.0)))) for p in PARAMS}
             fitted = {p: Tempering(v["temperature"], v["network_temperature"])
@@ -604,6 +605,11 @@ def main(argv: list[str] | None = None) -> int:
             write_calibration(args.model, {**kept, **grid})
             what = ", ".join(f"{k} = {grid[k]}" for k in ("grid_temperature", "network_temperature") if k in grid)
             print(f"wrote {what} into {args.model}/model.json")
+            stale = [p for p, v in current.get("profile_tempering", {}).items()
+                     if v.get("network_temperature") != grid.get("network_temperature")]
+            if stale:
+                print(f"warning: the 1-D profile tempering ({', '.join(stale)}) keeps its earlier T_net: refit it "
+                      "(--network --profiles FILE --write)", file=sys.stderr)
             # the card states what the app uses, and the 2-D measurement behind it
             analysis = json.loads(Path(args.grid).read_text()).get("analysis")
             _update_card(args.model, grid, drop=() if args.network else ("network_temperature",),

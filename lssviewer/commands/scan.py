@@ -36,7 +36,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import itertools
     import json
-    import math
     import sys
 
     import numpy as np
@@ -137,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
             result["box_log_likelihood"] = last["box_log_likelihood"].tolist()
         if draws2 is not None and np.all(np.isfinite(draws2)):
             flat = draws2.reshape(ll2.size, -1)
-            result["stderr_difference"] = difference_stderr(flat, int(np.argmax(ll2))).reshape(ll2.shape).tolist()
+            top = int(np.argmax(ll2))
+            result["stderr_difference"] = difference_stderr(flat, top).reshape(ll2.shape).tolist()
+            result["stderr_difference_reference"] = [int(v) for v in np.unravel_index(top, ll2.shape)]
     else:
         i = 0 if args.param == "omega_m" else 1
         box1 = box if np.all(np.isfinite(box)) else None
@@ -157,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             result["box_log_likelihood"] = box1.tolist()
         if all(d is not None for d in draws):
             result["stderr_difference"] = difference_stderr(draws, int(np.argmax(ll))).tolist()
+            result["stderr_difference_reference"] = int(np.argmax(ll))
     # T was fitted with a given number of noise draws (the estimator's own error is part of what it absorbs)
     cal = model.meta.get("calibration", {})
     fit_record = "grid_calibration" if args.param == "both" else "profile_calibration"
@@ -181,11 +183,13 @@ def run(args: argparse.Namespace) -> int:
             c, d = result["interval95"][p]
             print(f"  {p}: 68% [{a:.4f}, {b:.4f}]  95% [{c:.4f}, {d:.4f}] (profile over the other)")
     else:
-        diff = result.get("stderr_difference", [math.nan] * len(ll))
-        print(f"{'theta':>10} {'log L':>14} {'stderr':>8} {'log L - max':>12} {'+-':>6}")
-        for x, y, e, de in zip(result["grid"], ll, err, diff, strict=True):
-            print(f"{x:10.4f} {y:14.2f} {e:8.2f} {y - ll.max():12.2f} {de:6.2f}")
-        print("(stderr: of the absolute ELBO; +-: of log L - max, far smaller: the same noise draws at every point)")
+        diff = result.get("stderr_difference")
+        print(f"{'theta':>10} {'log L':>14} {'stderr':>8} {'log L - max':>12}" + (f" {'+-':>6}" if diff else ""))
+        for k, (x, y, e) in enumerate(zip(result["grid"], ll, err, strict=True)):
+            print(f"{x:10.4f} {y:14.2f} {e:8.2f} {y - ll.max():12.2f}" + (f" {diff[k]:6.2f}" if diff else ""))
+        if diff:
+            print("(stderr: of the absolute ELBO; +-: of log L - max, far smaller: the same noise draws at every "
+                  "point)")
         a, b = result["interval68"]
         c, d = result["interval95"]
         print(f"MAP {args.param}={result['map']:.4f}  68% [{a:.4f}, {b:.4f}]  95% [{c:.4f}, {d:.4f}]  "

@@ -504,8 +504,9 @@ class InferenceWorker(QtCore.QObject):
     def _scan_summary(self, model: Any, points: list[dict], meta: dict, complete: bool) -> dict | None:
         """MAP and intervals of a finished scan (None while incomplete); a calibrated model's summaries use
         a tempered log L (the points keep the raw ELBO): a 1-D profile :func:`profile_tempering`, a 2-D grid
-        :func:`grid_tempering`. With the points' noise draws, ``stderr_difference`` (in the points' order): the
-        standard error of each point's log L minus the highest one's."""
+        :func:`grid_tempering`. With the points' noise draws, ``stderr_difference``: the standard error of each
+        point's raw log L minus the highest one's (1-D: in the points' order; 2-D: [omega_m index][sigma_8 index],
+        as ``tempered_log_likelihood``)."""
         if not complete:
             return None
         summary = self._summary_of(model, points, meta)
@@ -514,8 +515,10 @@ class InferenceWorker(QtCore.QObject):
                 from lssviewer.model.likelihood import difference_stderr
 
                 logl = [d["log_likelihood"] for d in points]
-                summary["stderr_difference"] = difference_stderr([d["draws"] for d in points],
-                                                                 int(np.argmax(logl))).tolist()
+                err = difference_stderr([d["draws"] for d in points], int(np.argmax(logl)))
+                if meta.get("axis") is None and meta.get("mode") == "grid":  # as the summary's 2-D arrays: [om, s8]
+                    err = err.reshape(len(meta["sigma_8"]), len(meta["omega_m"])).T
+                summary["stderr_difference"] = err.tolist()
             except Exception:  # noqa: BLE001 - the error bars are extra; the summary stands without them
                 pass
         return summary

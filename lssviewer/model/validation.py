@@ -393,8 +393,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         idx = list(idx if idx is not None else range(hdf5.count(args.heldout)))
         # never score coverage on the boxes a stored temperature was fitted on (unless it is refitted here)
         stored = model.meta.get("calibration", {})
+        # and not on those of a profile tempering, nor of the grids whose T_net it takes
         used = () if args.calibrate else [*stored.get("indices", []),
-                                          *(stored.get("profile_calibration") or {}).get("indices", [])]
+                                          *(stored.get("profile_calibration") or {}).get("indices", []),
+                                          *((stored.get("grid_calibration") or {}).get("indices", [])
+                                            if stored.get("profile_tempering") else [])]
         test_idx, cal_idx = heldout_split(idx, args.skip_heldout, args.max_heldout, args.calibrate or 0, used)
         if args.calibrate:
             if len(cal_idx) < args.calibrate:

@@ -408,12 +408,13 @@ class LikelihoodPanel(QtWidgets.QWidget):
             cont = ax.errorbar(x, y - y.max(), yerr=e if errors else None, fmt="o-", ms=4, lw=1, capsize=2,
                                color="C0", label="log L (ELBO)" + (" ± noise of log L − max" if errors else ""))
             self._data_artists.append(cont)
-            lo = float(np.min(y - y.max() - e))
-            ax.set_ylim(min(lo, -1.0) * 1.08, max(float(e.max()), 0.5) * 1.5)
         tempered = _calibrated_curve(st.points, s, axis)
         if tempered is not None:  # the curve the MAP and interval come from, when it is not log L itself
             (line,) = ax.plot(*tempered, "--", color="C3", lw=1.2, label="calibrated log L")
             self._data_artists.append(line)
+        if pts:  # room for the points with their bars and for the calibrated curve
+            lo = min(float(np.min(y - y.max() - e)), float(np.min(tempered[1])) if tempered is not None else 0.0)
+            ax.set_ylim(min(lo, -1.0) * 1.08, max(float(np.max(y - y.max() + e)), 0.5) * 1.5)
         if s.get("map") is not None:
             self._data_artists.append(ax.axvline(float(s["map"]), color="C3", lw=1.5, label="MAP"))
             iv = _interval(s.get("interval68"))
