@@ -30,6 +30,13 @@ alone, :class:`lssviewer.model.likelihood.Tempering`: a broader surface than the
 grid's box statistics' term (``box_log_likelihood``), from which ``tools/refit_temperature.py --grid --network``
 fits T_net; the table then adds ``network_window`` (box + network / the windows' T_net, not cross-validated) and
 ``box_only`` (the box statistics' Gaussian alone).
+
+    python benchmarks/bench_coverage_2d.py --network-temperature 10 --test --boxes 30 \
+        -o benchmarks/results/bench_coverage_2d_test.json
+
+scans held-out boxes that no calibration of the model used (less the grids' own fit, ``grid_calibration.indices``:
+the same boxes as ``bench_profiles_1d.py --heldout``) and adds ``shipped_grid_tempering``: the model's stored grid
+tempering scored as it is, out of sample.
 """
 
 from __future__ import annotations
@@ -88,7 +95,9 @@ def map_errors(box: dict) -> np.ndarray:
     return np.asarray(s["map"]) - np.asarray(box["truth"])
 
 
-def analyse(report: dict) -> dict:
+def analyse(report: dict, shipped: Tempering | None = None) -> dict:
+    """The table's numbers from the stored grids; ``shipped``: the model's grid tempering to score as it is (on
+    boxes it was not fitted on: ``--test``)."""
     boxes = [b for b in report["boxes"].values()]
     n = len(boxes)
     t_pool = report["temperature"]
@@ -145,14 +154,15 @@ def analyse(report: dict) -> dict:
         # tempering the network's term alone (not cross-validated here: tools/refit_temperature.py --grid
         # --network fits T_net); at the T_net the windows were sized for, and the box statistics' term alone
         t_w = report.get("window_network_temperature")
-        for name, t_net in (("network_window", t_w), ("box_only", 1e9)):
-            if t_net is None:
+        for name, tp in (("network_window", None if t_w is None else Tempering(network=t_w)),
+                         ("box_only", Tempering(network=1e9)), ("shipped_grid_tempering", shipped)):
+            if tp is None:
                 continue
             tempered = [dict(b, log_likelihood=tempered_grid_2d(b["omega_m"], b["sigma_8"], b["log_likelihood"],
-                                                                Tempering(network=t_net), b["box_log_likelihood"]))
+                                                                tp, b["box_log_likelihood"]))
                         for b in boxes]
             e = np.array([map_errors(b) for b in tempered])
-            variants[name] = {"network_temperature": t_net,
+            variants[name] = {"network_temperature": tp.network, "temperature": tp.temperature,
                               **scores(np.array([deficit(b) for b in tempered]),
                                        np.array([profile_deficits(b) for b in tempered]), 1.0),
                               "map_abs_error_median": {"omega_m": float(np.median(np.abs(e[:, 0]))),
@@ -185,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--network-temperature", type=float, default=None,
                     help="size the windows for box + network / T (lssviewer.model.likelihood.Tempering) instead of "
                          "the pooled temperature (a new output file)")
+    ap.add_argument("--test", action="store_true",
+                    help="boxes the model's 2-D calibration was not fitted on either (grid_calibration.indices), "
+                         "scored under its grid tempering as stored (shipped_grid_tempering)")
     ap.add_argument("-o", "--output", default=str(RESULTS / "bench_coverage_2d.json"))
     args = ap.parse_args(argv)
     if args.network_temperature is not None and not args.network_temperature >= 1:
@@ -207,7 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.analyse:
         from lssviewer.model.zoom import assess
 
-        idx = common_heldout([model], hdf5.count(args.suite), 0)[: args.boxes]
+        grid_fit = set((model.meta.get("calibration", {}).get("grid_calibration") or {}).get("indices", []))
+        if args.test != bool(report.get("test_set")) and report["boxes"]:
+            kind = "test" if report.get("test_set") else "calibration"
+            raise SystemExit(f"{out}: holds {kind} boxes; give another -o")
+        report["test_set"] = bool(args.test)
+        idx = [i for i in common_heldout([model], hdf5.count(args.suite), 0)
+               if not (args.test and i in grid_fit)][: args.boxes]
         todo = [i for i in idx if str(i) not in report["boxes"]]
         bounds = model.prior.bounds()
         for k, i in enumerate(todo):
@@ -238,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                 tmp.write_text(json.dumps(report) + "\n")
             print(f"box {i} ({k + 1}/{len(todo)}): {len(stages)} stages, "
                   f"{report['boxes'][str(i)]['seconds']} s", flush=True)
-    res = analyse(report)
+    res = analyse(report, model.grid_tempering() if report.get("test_set") else None)
     report["analysis"] = res
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(report) + "\n")
