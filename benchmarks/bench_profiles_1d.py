@@ -2,12 +2,12 @@
 
     python benchmarks/bench_profiles_1d.py --model resources/models/default --suite training/default/suite.h5 \
         [-o benchmarks/results/profiles_1d_v08.json]     # resumable: a rerun skips the boxes already stored
-    python benchmarks/bench_profiles_1d.py --heldout 50   # -> benchmarks/results/profiles_1d_v08_heldout.json
+    python benchmarks/bench_profiles_1d.py --heldout 100  # -> benchmarks/results/profiles_1d_v08_heldout.json
 
 The boxes: those the model's pooled temperature was fitted on (model.json ``calibration.indices``: held-out
 boxes, none trained on); with ``--heldout N`` the first N held-out boxes that no calibration of the model used
 (``bench_heldout_coverage.common_heldout``, less the boxes of the 2-D grids' and the 1-D profiles' tempering
-fits): a test set for temperatures fitted on the former (28 min on one core). Each box gets the two profiles of
+fits): a test set for temperatures fitted on the former (35 s per box on one core). Each box gets the two profiles of
 the model card (``lssviewer.model.validation``: 30 points over the prior in one parameter, the other at its
 truth, 16 noise draws, seed 0), so the raw truth
 deficits reproduce those of the coverage runs (the built-in model's 110 such boxes: to 1.2e-3 nats, their
