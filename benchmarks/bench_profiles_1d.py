@@ -2,7 +2,7 @@
 
     python benchmarks/bench_profiles_1d.py --model resources/models/default --suite training/default/suite.h5 \
         [-o benchmarks/results/profiles_1d_v08.json]     # resumable: a rerun skips the boxes already stored
-    python benchmarks/bench_profiles_1d.py --heldout 100  # -> benchmarks/results/profiles_1d_v08_heldout.json
+    python benchmarks/bench_profiles_1d.py --heldout 70   # -> benchmarks/results/profiles_1d_v08_heldout.json
 
 The boxes: those the model's pooled temperature was fitted on (model.json ``calibration.indices``: held-out
 boxes, none trained on); with ``--heldout N`` the first N held-out boxes that no calibration of the model used
