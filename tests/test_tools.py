@@ -240,17 +240,7 @@ def test_refit_network_temperature_from_zoomed_grids_with_box_terms(tmp_path):
         net = -0.5 * (((a - mn[0]) / sd_n[0]) ** 2 + ((b - mn[1]) / sd_n[1]) ** 2)
         boxes[str(k)] = {"truth": truth.tolist(), "omega_m": om.tolist(), "sigma_8": s8.tolist(),
                          "log_likelihood": (box + net).tolist(), "box_log_likelihood": box.tolist()}
-    profiles = {}
-    for k in range(1000, 1060):
-        truth = np.array([rng.uniform(0.2, 0.4), rng.uniform(0.7, 0.9)])
-        mb, mn = terms(truth)
-        entry = {"truth": truth.tolist()}
-        for i, p in enumerate(("omega_m", "sigma_8")):
-            x = np.linspace(0.1, 0.5, 30) if i == 0 else np.linspace(0.6, 1.0, 30)
-            box = -0.5 * ((x - mb[i]) / sd_b[i]) ** 2
-            entry[p] = {"grid": x.tolist(), "log_likelihood": (box - 0.5 * ((x - mn[i]) / sd_n[i]) ** 2).tolist(),
-                        "box_log_likelihood": box.tolist()}
-        profiles[str(k)] = entry
+    profiles = _two_term_profiles(rng, range(1000, 1060))  # the same two terms along one parameter
     model = tmp_path / "model"
     model.mkdir()
     path, prof_path = tmp_path / "grid.json", tmp_path / "profiles.json"

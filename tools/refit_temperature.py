@@ -82,9 +82,9 @@ from lssviewer.model.likelihood import (
     _delta,
     calibrate_temperature,
     fine_grid_2d,
+    fine_profile_terms,
     network_tempered_deficits_1d,
     network_tempered_deficits_2d,
-    profile_interpolant,
     summarize_grid_2d,
     summarize_profile,
     truth_deficit,
@@ -315,11 +315,7 @@ def _interval_widths(x: Sequence[float], ll: Sequence[float], box: Sequence[floa
     """(K, len(AREA_TEMPERATURES)): the width of the 68 % interval of the profile tempered as [box + network /
     T_net] / T, for each of the K ``t_values`` (T_net) and each T of AREA_TEMPERATURES: the connected set about the
     MAP with its ends interpolated between fine-grid points, as :func:`summarize_profile` makes it."""
-    x, ll, box = (np.asarray(a, dtype=np.float64) for a in (x, ll, box))
-    order = np.argsort(x)
-    x, ll, box = x[order], ll[order], box[order]
-    fine = np.linspace(x[0], x[-1], 4001)  # summarize_profile's
-    fine_box, fine_net = profile_interpolant(x, box)(fine), profile_interpolant(x, ll - box)(fine)
+    fine, fine_box, fine_net = fine_profile_terms(x, ll, box)[:3]  # summarize_profile's interpolant and grid
     out = np.empty((len(t_values), len(AREA_TEMPERATURES)))
     for k, t_net in enumerate(t_values):
         # at temperature T the interval is where (max - y) <= T delta, y = box + network / T_net: one deficit curve

@@ -157,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
         if box1 is not None:
             result["box_log_likelihood"] = box1.tolist()
         if all(d is not None for d in draws):
-            result["stderr_difference"] = difference_stderr(draws, int(np.argmax(ll))).tolist()
-            result["stderr_difference_reference"] = int(np.argmax(ll))
+            top = int(np.argmax(ll))
+            result["stderr_difference"] = difference_stderr(draws, top).tolist()
+            result["stderr_difference_reference"] = top
     # T was fitted with a given number of noise draws (the estimator's own error is part of what it absorbs)
     cal = model.meta.get("calibration", {})
     fit_record = "grid_calibration" if args.param == "both" else "profile_calibration"

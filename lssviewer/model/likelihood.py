@@ -466,24 +466,34 @@ def calibrate_temperature(deficits: Sequence[float], level: float = LEVELS[0], d
     return float(max(q, 1e-6) / _delta(level, dof))
 
 
-def network_tempered_deficits_1d(grid_values: Sequence[float], log_likelihood: Sequence[float],
-                                 box_log_likelihood: Sequence[float], truth: float,
-                                 network_temperatures: Sequence[float]) -> np.ndarray:
-    """(K,): :func:`truth_deficit` of a 1-D profile tempered as box + network / T_net (T = 1) for each of K
-    ``network_temperatures``. The spline is linear in the data, so the box and network terms are interpolated once
-    and combined per T_net (the same numbers, K times faster); a T divides these deficits."""
+def fine_profile_terms(grid_values: Sequence[float], log_likelihood: Sequence[float],
+                       box_log_likelihood: Sequence[float]
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[Any], Any], Callable[[Any], Any]]:
+    """(fine grid, box term on it, network term on it, box spline, network spline) of a 1-D profile with its box
+    statistics' term: the interpolants :func:`summarize_profile` and :func:`truth_deficit` use (4,001 points over
+    the profile's range). The spline is linear in the data, so log L_T of any :class:`Tempering` on the fine grid
+    is box + network / T_net, divided by T."""
     x = np.asarray(grid_values, dtype=np.float64)
     ll = np.asarray(log_likelihood, dtype=np.float64)
     box = np.asarray(box_log_likelihood, dtype=np.float64)
     if x.ndim != 1 or ll.shape != x.shape or box.shape != x.shape or len(x) < 3:
-        raise ParameterError("network_tempered_deficits_1d needs three 1-D arrays of equal length >= 3")
+        raise ParameterError("a profile with its box term needs three 1-D arrays of equal length >= 3")
     order = np.argsort(x)
     x, ll, box = x[order], ll[order], box[order]
-    if not x[0] <= truth <= x[-1]:
-        raise ParameterError(f"truth {truth} lies outside the profile's range [{x[0]}, {x[-1]}]")
     f_box, f_net = profile_interpolant(x, box), profile_interpolant(x, ll - box)
-    fine = np.linspace(x[0], x[-1], 4001)  # truth_deficit's
-    fine_box, fine_net = f_box(fine), f_net(fine)
+    fine = np.linspace(x[0], x[-1], 4001)
+    return fine, f_box(fine), f_net(fine), f_box, f_net
+
+
+def network_tempered_deficits_1d(grid_values: Sequence[float], log_likelihood: Sequence[float],
+                                 box_log_likelihood: Sequence[float], truth: float,
+                                 network_temperatures: Sequence[float]) -> np.ndarray:
+    """(K,): :func:`truth_deficit` of a 1-D profile tempered as box + network / T_net (T = 1) for each of K
+    ``network_temperatures``. The box and network terms are interpolated once (:func:`fine_profile_terms`) and
+    combined per T_net (the same numbers, K times faster); a T divides these deficits."""
+    fine, fine_box, fine_net, f_box, f_net = fine_profile_terms(grid_values, log_likelihood, box_log_likelihood)
+    if not fine[0] <= truth <= fine[-1]:
+        raise ParameterError(f"truth {truth} lies outside the profile's range [{fine[0]}, {fine[-1]}]")
     at_box, at_net = float(f_box(truth)), float(f_net(truth))
     return np.array([max(float((fine_box + fine_net / float(t)).max()) - (at_box + at_net / float(t)), 0.0)
                      for t in network_temperatures])
