@@ -146,7 +146,8 @@ def test_box_standardised_model_scan_and_samples(tmp_path, scales):
     from lssviewer.model.sampler import sample as raw_sample
 
     th = torch.as_tensor(theta_to_unit(np.tile([0.27, 0.83], (3, 1)), m.prior), dtype=torch.float32)
-    x = raw_sample(m.vdm, th, m.n_halos, 3, torch.Generator().manual_seed(4), method=m.sampler)
+    x = raw_sample(m.vdm, th, m.n_halos, 3, torch.Generator().manual_seed(4), method=m.sampler,
+                   final=m.sampler_final)
     expect_pos = np.mod(x[..., :3].double().numpy() * (1.0 / np.sqrt(12.0)) + 0.5, 1.0) * m.box_size
     np.testing.assert_allclose(np.stack([c.positions for c in s]), expect_pos, atol=1e-6 * m.box_size)
     again = m.sample(0.27, 0.83, n=3, seed=4, steps=3)
@@ -185,3 +186,56 @@ def test_sampler_starts_from_a_given_latent(model):
         sample(vdm, theta, n, 3, gen, t_start=0.0, z_start=z1)
     with pytest.raises(ValueError, match="shape"):
         sample(vdm, theta, n, 3, gen, z_start=z1[:1])
+
+
+def test_final_denoising_step(model):
+    """final="denoise" returns the network's data estimate (z_0 - sigma_0 eps_hat(z_0)) / alpha_0 at the very
+    latent whose decoder mean final="decoder_mean" returns (same seed: the extra step draws no random numbers);
+    new checkpoints store it as their default, older ones (no "final" in model.json) keep the decoder mean."""
+    import torch
+
+    from lssviewer.model.sampler import sample
+    from lssviewer.model.schedule import alpha_sigma
+
+    vdm, n = model.vdm, model.n_halos
+    theta = torch.full((2, 2), 0.4)
+    for method in ("dpm2", "ancestral"):
+        mean = sample(vdm, theta, n, 4, torch.Generator().manual_seed(9), method=method, final="decoder_mean")
+        out = sample(vdm, theta, n, 4, torch.Generator().manual_seed(9), method=method, final="denoise")
+        with torch.no_grad():
+            g0 = vdm.schedule(torch.zeros(1))[0][0]
+            a0, s0 = alpha_sigma(g0)
+            z0 = a0 * mean
+            expected = (z0 - s0 * vdm.eps_hat(z0, g0.expand(2), theta).float()) / a0
+        assert torch.allclose(out, expected, atol=1e-5)
+        assert not torch.equal(out, mean)
+    with pytest.raises(ValueError, match="final step"):
+        sample(vdm, theta, n, 2, torch.Generator(), final="xhat")
+    assert model.sampler_final == "denoise" and model.meta["sampler"]["final"] == "denoise"
+    a = model.sample(0.3, 0.8, seed=4, steps=3)
+    assert a[0].provenance["final"] == "denoise"
+    assert np.array_equal(a[0].to_array(), model.sample(0.3, 0.8, seed=4, steps=3, final="denoise")[0].to_array())
+    b = model.sample(0.3, 0.8, seed=4, steps=3, final="decoder_mean")
+    assert b[0].provenance["final"] == "decoder_mean" and not np.array_equal(a[0].to_array(), b[0].to_array())
+    with pytest.raises(ParameterError, match="final step"):
+        model.sample(0.3, 0.8, steps=2, final="xhat")
+
+
+def test_checkpoints_without_a_final_step_keep_the_decoder_mean(model, tmp_path):
+    import json
+    import shutil
+
+    src = model.path
+    dst = tmp_path / "old"
+    shutil.copytree(src, dst)
+    meta = json.loads((dst / "model.json").read_text())
+    del meta["sampler"]["final"]
+    (dst / "model.json").write_text(json.dumps(meta))
+    old = load_model(dst, device="cpu")
+    assert old.sampler_final == "decoder_mean"
+    a = old.sample(0.3, 0.8, seed=4, steps=3)[0]
+    assert np.array_equal(a.to_array(), model.sample(0.3, 0.8, seed=4, steps=3, final="decoder_mean")[0].to_array())
+    meta["sampler"]["final"] = "bogus"
+    (dst / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(Exception, match="final step"):
+        load_model(dst, device="cpu")

@@ -19,7 +19,7 @@ from lssviewer.model.data import theta_to_unit
 from lssviewer.model.features import FeatureTransform, box_statistics, catalog_to_raw, raw_to_physical
 from lssviewer.model.likelihood import DEFAULT_NOISE, ScanPoint, Tempering, elbo_scan_draws
 from lssviewer.model.network import NetworkConfig
-from lssviewer.model.sampler import SAMPLERS, sample
+from lssviewer.model.sampler import FINALS, SAMPLERS, sample
 from lssviewer.model.vdm import VDM
 
 #: Where the built-in model is looked for (resources/ of a checkout, or lssviewer._resources of a wheel).
@@ -116,6 +116,10 @@ class DiffusionModel:
             sampler_meta = meta.get("sampler", {})
             self.default_steps = int(sampler_meta.get("default_steps", 25))
             self.sampler = str(sampler_meta.get("method", "dpm2"))
+            # checkpoints written before the final denoising step existed keep their decoder-mean output
+            self.sampler_final = str(sampler_meta.get("final", "decoder_mean"))
+            if self.sampler_final not in FINALS:
+                raise ValueError(f"sampler final step {self.sampler_final!r}")
             calibration = meta.get("calibration", {})
             self.temperature = float(calibration.get("temperature", 1.0))
             if not (np.isfinite(self.temperature) and self.temperature > 0):
@@ -269,13 +273,16 @@ class DiffusionModel:
     def sample(self, omega_m: float, sigma_8: float, n: int = 1, seed: int = 0, steps: int | None = None,
                progress: Callable[[int, int, np.ndarray], None] | None = None,
                cancel: Callable[[], bool] | None = None, allow_extrapolation: bool = False,
-               method: str | None = None) -> list[HaloCatalog]:
+               method: str | None = None, final: str | None = None) -> list[HaloCatalog]:
         """Draw ``n`` catalogs at (omega_m, sigma_8).
 
         ``progress(step, total, state)`` receives after each step the current denoised estimate as a
         float32 array (n, n_halos, 7): x, y, z [Mpc/h, wrapped into the box], vx, vy, vz [km/s],
         log10 M [Msun/h]. ``cancel() -> True`` aborts with :class:`Cancelled`. Same seed, same catalogs.
-        ``method``: ``"dpm2"``, ``"ddim"`` or ``"ancestral"`` (default: the checkpoint's).
+        ``method``: ``"dpm2"``, ``"ddim"`` or ``"ancestral"`` (default: the checkpoint's). ``final``:
+        ``"denoise"`` (one more network evaluation at t = 0 returns its estimate of the clean catalog) or
+        ``"decoder_mean"`` (z_0 / alpha_0, which keeps the last latent's noise; :func:`sampler.sample`);
+        default: the checkpoint's (``"decoder_mean"`` for checkpoints that name none).
         """
         self.check_theta(omega_m, sigma_8, allow_extrapolation)
         n = int(n)
@@ -287,6 +294,9 @@ class DiffusionModel:
         method = method or self.sampler
         if method not in SAMPLERS:
             raise ParameterError(f"unknown sampler {method!r} (choose from {', '.join(SAMPLERS)})")
+        final = final or self.sampler_final
+        if final not in FINALS:
+            raise ParameterError(f"unknown final step {final!r} (choose from {', '.join(FINALS)})")
         theta = self._theta_unit(np.tile([float(omega_m), float(sigma_8)], (n, 1)))
         gen = torch.Generator().manual_seed(int(seed))
         box = None
@@ -297,7 +307,8 @@ class DiffusionModel:
         if progress is not None:
             def callback(step: int, total: int, x_hat: torch.Tensor) -> None:
                 progress(step, total, self._physical(x_hat, theta, box).astype(np.float32))
-        x = sample(self.vdm, theta, self.n_halos, steps, gen, method=method, callback=callback, cancel=cancel)
+        x = sample(self.vdm, theta, self.n_halos, steps, gen, method=method, callback=callback, cancel=cancel,
+                   final=final)
         if box is not None:  # onto the exactly standardised catalogs (on the CPU: MPS has no float64)
             x = self.transform.project(x.detach().to("cpu", torch.float64), standardised=True)
         phys = self._physical(x, theta, box)
@@ -308,7 +319,8 @@ class DiffusionModel:
         for i in range(n):
             prov = {"generator": "lssviewer.model", "model": str(self.path) if self.path else None,
                     "model_sha256": self.meta.get("weights_sha256"), "seed": int(seed), "index": i,
-                    "steps": steps, "sampler": method, "omega_m": float(omega_m), "sigma_8": float(sigma_8)}
+                    "steps": steps, "sampler": method, "final": final, "omega_m": float(omega_m),
+                    "sigma_8": float(sigma_8)}
             log_m = np.clip(phys[i, :, 6], -30.0, 30.0)
             out.append(HaloCatalog(positions=phys[i, :, :3], velocities=phys[i, :, 3:6], masses=10.0**log_m,
                                    box_size=self.box_size, redshift=self.redshift, cosmology=cosmo,

@@ -16,6 +16,7 @@ from lssviewer.model.schedule import alpha_sigma
 from lssviewer.model.vdm import VDM
 
 SAMPLERS = ("ancestral", "ddim", "dpm2")
+FINALS = ("denoise", "decoder_mean")
 
 
 class Cancelled(Exception):
@@ -27,7 +28,7 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
            method: str = "ancestral",
            callback: Callable[[int, int, torch.Tensor], None] | None = None,
            cancel: Callable[[], bool] | None = None, t_start: float = 1.0,
-           z_start: torch.Tensor | None = None) -> torch.Tensor:
+           z_start: torch.Tensor | None = None, final: str = "decoder_mean") -> torch.Tensor:
     """Draw standardised catalogs x (B, N, 7) at conditioning ``theta_unit`` (B, 2) in [0, 1]^2.
 
     Args:
@@ -41,7 +42,14 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
             ``z_start`` (B, N, 7) instead of at t = 1 from the prior N(0, I) (which needs no z_start). With
             z_start = alpha_t x + sigma_t eps of a data set x this denoises a partly noised catalog (as in
             SDEdit, Meng et al. 2022): which noise levels of the network make which structure.
+        final: what is returned from the last latent z_0: ``"decoder_mean"``, z_0 / alpha_0 (the mean of the
+            Gaussian decoder p(x | z_0), which keeps z_0's noise of sigma_0 / alpha_0 per standardised feature), or
+            ``"denoise"``, one more network evaluation at t = 0 and its data estimate
+            (z_0 - sigma_0 eps_hat) / alpha_0, the model's E[x | z_0] (as the last step of Song et al. 2021's
+            samplers; one extra evaluation, no random numbers, so the same seed still gives the same catalog).
     """
+    if final not in FINALS:
+        raise ValueError(f"unknown final step {final!r} (choose from {', '.join(FINALS)})")
     if method not in SAMPLERS:
         raise ValueError(f"unknown sampler {method!r} (choose from {', '.join(SAMPLERS)})")
     if steps < 1:
@@ -88,5 +96,9 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
             x_prev, h_prev = x_hat, h
         if callback is not None:
             callback(i + 1, steps, x_hat)
-    a_0, _ = alpha_sigma(gammas[-1])
-    return z / a_0  # the mean of the Gaussian decoder p(x | z_0)
+    a_0, s_0 = alpha_sigma(gammas[-1])
+    if final == "decoder_mean":
+        return z / a_0  # the mean of the Gaussian decoder p(x | z_0)
+    if cancel is not None and cancel():
+        raise Cancelled("sampling cancelled")
+    return (z - s_0 * vdm.eps_hat(z, gammas[-1].expand(b), theta_unit).float()) / a_0

@@ -70,7 +70,8 @@ CARD_STATISTICS = ("hmf", "xi", "vpdf", "pairwise")
 
 def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_samples: int = 16,
                          seed: int = 0, statistics: Sequence[str] = CARD_STATISTICS,
-                         method: str | None = None, steps: int | None = None) -> dict[str, Any]:
+                         method: str | None = None, steps: int | None = None,
+                         final: str | None = None) -> dict[str, Any]:
     """Residuals in sigma of samples vs fresh simulations, per cosmology and statistic.
 
     At each cosmology of ``fresh``, ``n_samples`` model samples are compared with the simulations by
@@ -85,7 +86,7 @@ def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_
     out: dict[str, Any] = {"n_cosmologies": len(groups), "statistics": list(statistics), "per_cosmology": []}
     all_res: dict[str, list[np.ndarray]] = defaultdict(list)
     for k, (theta, sims) in enumerate(sorted(groups.items())):
-        sampler = {k_: v for k_, v in (("method", method), ("steps", steps)) if v is not None}
+        sampler = {k_: v for k_, v in (("method", method), ("steps", steps), ("final", final)) if v is not None}
         samples = model.sample(*theta, n=n_samples, seed=seed + k, allow_extrapolation=True, **sampler)
         entry: dict[str, Any] = {"omega_m": theta[0], "sigma_8": theta[1], "n_sims": len(sims),
                                  "n_samples": n_samples}
@@ -372,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--sampler", choices=("dpm2", "ddim", "ancestral"), help="sampler (default: the model's)")
     ap.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
+    ap.add_argument("--final", choices=("denoise", "decoder_mean"),
+                    help="the sampler's last step (default: the model's)")
     ap.add_argument("--information", action="store_true",
                     help="with --heldout: also where the likelihood's theta-dependence comes from (network vs "
                          "standardisation) and a Gaussian baseline (one more profile per box and parameter)")
@@ -419,9 +422,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         card["coverage"]["indices"] = test_idx
     if args.fresh:
         card["residuals"] = sample_vs_simulation(model, hdf5.read(args.fresh), args.samples,
-                                                 method=args.sampler, steps=args.steps)
+                                                 method=args.sampler, steps=args.steps, final=args.final)
         card["residuals"]["sampler"] = {"method": args.sampler or model.sampler,
-                                        "steps": args.steps or model.default_steps}
+                                        "steps": args.steps or model.default_steps,
+                                        "final": args.final or model.sampler_final}
     card["validation_seconds"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(card, indent=2)
     if args.output:
