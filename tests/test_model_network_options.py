@@ -61,6 +61,25 @@ def test_distance_bias_is_permutation_equivariant_and_periodic():
     assert d2.max() <= 0.75 + 1e-6
 
 
+def test_distance_bias_backpropagates_through_the_position_estimate():
+    """In training, u = z / alpha_t carries gradients (alpha_t comes from the learned schedule): the separations
+    and the bias must be differentiable there (no in-place update of a tensor autograd saved). Gradient of the
+    squared separations against the (N, N, 3) difference formula."""
+    u = torch.rand(2, 7, 3, dtype=torch.float64, requires_grad=True)
+    periodic_sq_distances(u).pow(2).sum().backward()
+    v = u.detach().clone().requires_grad_(True)
+    du = v[:, :, None, :] - v[:, None, :, :]
+    du = du - torch.round(du)
+    (du * du).sum(-1).pow(2).sum().backward()
+    torch.testing.assert_close(u.grad, v.grad)
+    net = _net().train()
+    scale = torch.tensor(0.3, requires_grad=True)  # stands in for alpha_t's dependence on the schedule
+    z = torch.randn(1, 20, 7) * scale
+    net(z, torch.tensor([-1.0]), torch.tensor([[0.3, 0.6]]), (-10.0, 8.0)).square().sum().backward()
+    assert scale.grad is not None and torch.isfinite(scale.grad)
+    assert all(b.distance_scale.weight.grad is not None for b in net.blocks)
+
+
 def test_theta_embedding_bandwidth():
     """theta_max_period bounds how fast the theta features can oscillate: at most 0.5 * period rad per
     unit of the prior (so a network built on them cannot single out neighbouring training cosmologies

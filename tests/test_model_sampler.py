@@ -147,7 +147,7 @@ def test_box_standardised_model_scan_and_samples(tmp_path, scales):
 
     th = torch.as_tensor(theta_to_unit(np.tile([0.27, 0.83], (3, 1)), m.prior), dtype=torch.float32)
     x = raw_sample(m.vdm, th, m.n_halos, 3, torch.Generator().manual_seed(4), method=m.sampler,
-                   final=m.sampler_final)
+                   final=m.sampler_final, spacing=m.sampler_spacing)
     expect_pos = np.mod(x[..., :3].double().numpy() * (1.0 / np.sqrt(12.0)) + 0.5, 1.0) * m.box_size
     np.testing.assert_allclose(np.stack([c.positions for c in s]), expect_pos, atol=1e-6 * m.box_size)
     again = m.sample(0.27, 0.83, n=3, seed=4, steps=3)
@@ -221,7 +221,7 @@ def test_final_denoising_step(model):
         model.sample(0.3, 0.8, steps=2, final="xhat")
 
 
-def test_checkpoints_without_a_final_step_keep_the_decoder_mean(model, tmp_path):
+def test_checkpoints_without_a_final_step_keep_the_decoder_mean_and_time_steps(model, tmp_path):
     import json
     import shutil
 
@@ -229,13 +229,51 @@ def test_checkpoints_without_a_final_step_keep_the_decoder_mean(model, tmp_path)
     dst = tmp_path / "old"
     shutil.copytree(src, dst)
     meta = json.loads((dst / "model.json").read_text())
-    del meta["sampler"]["final"]
+    del meta["sampler"]["final"], meta["sampler"]["spacing"]
     (dst / "model.json").write_text(json.dumps(meta))
     old = load_model(dst, device="cpu")
-    assert old.sampler_final == "decoder_mean"
+    assert old.sampler_final == "decoder_mean" and old.sampler_spacing == "time"
     a = old.sample(0.3, 0.8, seed=4, steps=3)[0]
-    assert np.array_equal(a.to_array(), model.sample(0.3, 0.8, seed=4, steps=3, final="decoder_mean")[0].to_array())
+    b = model.sample(0.3, 0.8, seed=4, steps=3, final="decoder_mean", spacing="time")[0]
+    assert np.array_equal(a.to_array(), b.to_array())
     meta["sampler"]["final"] = "bogus"
     (dst / "model.json").write_text(json.dumps(meta))
     with pytest.raises(Exception, match="final step"):
         load_model(dst, device="cpu")
+
+
+def test_log_snr_step_spacing(model):
+    """spacing="logsnr" puts the steps uniformly in gamma = -log SNR of the learned schedule (ends exact, the
+    inversion of gamma(t) good to far below a step), "time" uniformly in t; the checkpoint's default is stored
+    and older checkpoints keep "time"."""
+    import torch
+
+    from lssviewer.model.sampler import sample, time_grid
+
+    vdm = model.vdm
+    with torch.no_grad():
+        ts = time_grid(vdm, 1.0, 8, "logsnr", "cpu")
+        g = vdm.schedule(ts)[0]
+        g_ends = vdm.schedule(torch.tensor([1.0, 0.0]))[0]
+    assert float(ts[0]) == 1.0 and float(ts[-1]) == 0.0 and bool(torch.all(ts[1:] < ts[:-1]))
+    expect = torch.linspace(float(g_ends[0]), float(g_ends[1]), 9)
+    step = float(g_ends[0] - g_ends[1]) / 8
+    assert float((g - expect).abs().max()) < 1e-3 * step
+    assert torch.equal(time_grid(vdm, 0.5, 4, "time", "cpu"), torch.linspace(0.5, 0.0, 5))
+    with torch.no_grad():
+        g_half = vdm.schedule(time_grid(vdm, 0.5, 4, "logsnr", "cpu"))[0]
+    assert float((g_half[1:] - g_half[:-1]).std()) < 1e-3 * float(g_half[0] - g_half[-1])
+    with pytest.raises(ValueError, match="step spacing"):
+        time_grid(vdm, 1.0, 4, "karras", "cpu")
+    theta = torch.full((1, 2), 0.4)
+    a = sample(vdm, theta, model.n_halos, 4, torch.Generator().manual_seed(1), method="dpm2", spacing="logsnr")
+    b = sample(vdm, theta, model.n_halos, 4, torch.Generator().manual_seed(1), method="dpm2", spacing="logsnr")
+    c = sample(vdm, theta, model.n_halos, 4, torch.Generator().manual_seed(1), method="dpm2", spacing="time")
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert model.sampler_spacing == "logsnr" and model.meta["sampler"]["spacing"] == "logsnr"
+    cat = model.sample(0.3, 0.8, seed=2, steps=3)[0]
+    assert cat.provenance["spacing"] == "logsnr"
+    other = model.sample(0.3, 0.8, seed=2, steps=3, spacing="time")[0]
+    assert other.provenance["spacing"] == "time" and not np.array_equal(cat.to_array(), other.to_array())
+    with pytest.raises(ParameterError, match="step spacing"):
+        model.sample(0.3, 0.8, steps=2, spacing="karras")

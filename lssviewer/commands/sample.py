@@ -19,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--final", choices=("denoise", "decoder_mean"),
                    help="last step: the network's estimate of the clean catalog at t = 0, or the decoder mean "
                         "z_0 / alpha_0 (default: the model's)")
+    p.add_argument("--spacing", choices=("logsnr", "time"),
+                   help="steps uniform in log SNR or in time (default: the model's)")
     p.add_argument("--device", help="cuda, mps or cpu (default: automatic)")
     p.add_argument("--allow-extrapolation", action="store_true",
                    help="allow a cosmology outside the model's prior box")
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     catalogs = model.sample(args.omega_m, args.sigma_8, n=args.n, seed=args.seed, steps=args.steps,
                             allow_extrapolation=args.allow_extrapolation, method=args.sampler,
-                            final=args.final)
+                            final=args.final, spacing=args.spacing)
     seconds = time.perf_counter() - t0
     io.save(catalogs, args.output)
     summary = {"output": args.output, "n": len(catalogs), "omega_m": args.omega_m, "sigma_8": args.sigma_8,

@@ -19,7 +19,7 @@ from lssviewer.model.data import theta_to_unit
 from lssviewer.model.features import FeatureTransform, box_statistics, catalog_to_raw, raw_to_physical
 from lssviewer.model.likelihood import DEFAULT_NOISE, ScanPoint, Tempering, elbo_scan_draws
 from lssviewer.model.network import NetworkConfig
-from lssviewer.model.sampler import FINALS, SAMPLERS, sample
+from lssviewer.model.sampler import FINALS, SAMPLERS, SPACINGS, sample
 from lssviewer.model.vdm import VDM
 
 #: Where the built-in model is looked for (resources/ of a checkout, or lssviewer._resources of a wheel).
@@ -120,6 +120,9 @@ class DiffusionModel:
             self.sampler_final = str(sampler_meta.get("final", "decoder_mean"))
             if self.sampler_final not in FINALS:
                 raise ValueError(f"sampler final step {self.sampler_final!r}")
+            self.sampler_spacing = str(sampler_meta.get("spacing", "time"))
+            if self.sampler_spacing not in SPACINGS:
+                raise ValueError(f"sampler step spacing {self.sampler_spacing!r}")
             calibration = meta.get("calibration", {})
             self.temperature = float(calibration.get("temperature", 1.0))
             if not (np.isfinite(self.temperature) and self.temperature > 0):
@@ -273,7 +276,8 @@ class DiffusionModel:
     def sample(self, omega_m: float, sigma_8: float, n: int = 1, seed: int = 0, steps: int | None = None,
                progress: Callable[[int, int, np.ndarray], None] | None = None,
                cancel: Callable[[], bool] | None = None, allow_extrapolation: bool = False,
-               method: str | None = None, final: str | None = None) -> list[HaloCatalog]:
+               method: str | None = None, final: str | None = None,
+               spacing: str | None = None) -> list[HaloCatalog]:
         """Draw ``n`` catalogs at (omega_m, sigma_8).
 
         ``progress(step, total, state)`` receives after each step the current denoised estimate as a
@@ -282,7 +286,9 @@ class DiffusionModel:
         ``method``: ``"dpm2"``, ``"ddim"`` or ``"ancestral"`` (default: the checkpoint's). ``final``:
         ``"denoise"`` (one more network evaluation at t = 0 returns its estimate of the clean catalog) or
         ``"decoder_mean"`` (z_0 / alpha_0, which keeps the last latent's noise; :func:`sampler.sample`);
-        default: the checkpoint's (``"decoder_mean"`` for checkpoints that name none).
+        default: the checkpoint's (``"decoder_mean"`` for checkpoints that name none). ``spacing``: the steps
+        uniform in ``"time"`` or in ``"logsnr"`` (default: the checkpoint's; ``"time"`` for checkpoints that name
+        none).
         """
         self.check_theta(omega_m, sigma_8, allow_extrapolation)
         n = int(n)
@@ -297,6 +303,9 @@ class DiffusionModel:
         final = final or self.sampler_final
         if final not in FINALS:
             raise ParameterError(f"unknown final step {final!r} (choose from {', '.join(FINALS)})")
+        spacing = spacing or self.sampler_spacing
+        if spacing not in SPACINGS:
+            raise ParameterError(f"unknown step spacing {spacing!r} (choose from {', '.join(SPACINGS)})")
         theta = self._theta_unit(np.tile([float(omega_m), float(sigma_8)], (n, 1)))
         gen = torch.Generator().manual_seed(int(seed))
         box = None
@@ -308,7 +317,7 @@ class DiffusionModel:
             def callback(step: int, total: int, x_hat: torch.Tensor) -> None:
                 progress(step, total, self._physical(x_hat, theta, box).astype(np.float32))
         x = sample(self.vdm, theta, self.n_halos, steps, gen, method=method, callback=callback, cancel=cancel,
-                   final=final)
+                   final=final, spacing=spacing)
         if box is not None:  # onto the exactly standardised catalogs (on the CPU: MPS has no float64)
             x = self.transform.project(x.detach().to("cpu", torch.float64), standardised=True)
         phys = self._physical(x, theta, box)
@@ -319,7 +328,8 @@ class DiffusionModel:
         for i in range(n):
             prov = {"generator": "lssviewer.model", "model": str(self.path) if self.path else None,
                     "model_sha256": self.meta.get("weights_sha256"), "seed": int(seed), "index": i,
-                    "steps": steps, "sampler": method, "final": final, "omega_m": float(omega_m),
+                    "steps": steps, "sampler": method, "final": final, "spacing": spacing,
+                    "omega_m": float(omega_m),
                     "sigma_8": float(sigma_8)}
             log_m = np.clip(phys[i, :, 6], -30.0, 30.0)
             out.append(HaloCatalog(positions=phys[i, :, :3], velocities=phys[i, :, 3:6], masses=10.0**log_m,

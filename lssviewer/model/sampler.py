@@ -1,7 +1,8 @@
 """Samplers of the VDM: ancestral (VDM eq. 30-33), deterministic DDIM (Song et al. 2021) and the
 second-order multistep DPM-Solver++(2M) (Lu et al. 2022) for few-step sampling.
 
-All walk a uniform grid t_K = 1 > ... > t_0 = 0 of the learned schedule. All random numbers come
+All walk a grid t_K = 1 > ... > t_0 = 0 of the learned schedule, uniform in t or in log SNR
+(:func:`time_grid`). All random numbers come
 from a CPU ``torch.Generator`` seeded by the caller, so the same seed gives the same catalogs on a
 given device (and, up to floating-point rounding, across devices).
 """
@@ -17,6 +18,29 @@ from lssviewer.model.vdm import VDM
 
 SAMPLERS = ("ancestral", "ddim", "dpm2")
 FINALS = ("denoise", "decoder_mean")
+SPACINGS = ("time", "logsnr")
+
+
+def time_grid(vdm: VDM, t_start: float, steps: int, spacing: str, device: torch.device | str) -> torch.Tensor:
+    """The sampler's times t_K = t_start > ... > t_0 = 0, (steps + 1,).
+
+    ``"time"``: uniform in t. ``"logsnr"``: uniform in gamma = -log SNR of the model's (learned, monotone)
+    schedule, found by inverting gamma(t) on 4,097 points with linear interpolation (exact at the ends).
+    """
+    if spacing not in SPACINGS:
+        raise ValueError(f"unknown step spacing {spacing!r} (choose from {', '.join(SPACINGS)})")
+    ts = torch.linspace(float(t_start), 0.0, steps + 1, device=device)
+    if spacing == "time":
+        return ts
+    fine = torch.linspace(0.0, float(t_start), 4097, device=device)
+    g = vdm.schedule(fine)[0].float()  # increasing in t
+    targets = torch.linspace(float(g[-1]), float(g[0]), steps + 1, device=device)
+    k = torch.searchsorted(g, targets).clamp(1, len(g) - 1)
+    g0, g1 = g[k - 1], g[k]
+    w = ((targets - g0) / (g1 - g0).clamp_min(1e-12)).clamp(0.0, 1.0)
+    ts = fine[k - 1] + w * (fine[k] - fine[k - 1])
+    ts[0], ts[-1] = float(t_start), 0.0
+    return ts
 
 
 class Cancelled(Exception):
@@ -28,7 +52,7 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
            method: str = "ancestral",
            callback: Callable[[int, int, torch.Tensor], None] | None = None,
            cancel: Callable[[], bool] | None = None, t_start: float = 1.0,
-           z_start: torch.Tensor | None = None, final: str = "decoder_mean") -> torch.Tensor:
+           z_start: torch.Tensor | None = None, final: str = "decoder_mean", spacing: str = "time") -> torch.Tensor:
     """Draw standardised catalogs x (B, N, 7) at conditioning ``theta_unit`` (B, 2) in [0, 1]^2.
 
     Args:
@@ -47,6 +71,7 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
             ``"denoise"``, one more network evaluation at t = 0 and its data estimate
             (z_0 - sigma_0 eps_hat) / alpha_0, the model's E[x | z_0] (as the last step of Song et al. 2021's
             samplers; one extra evaluation, no random numbers, so the same seed still gives the same catalog).
+        spacing: the steps' grid, ``"time"`` (uniform in t) or ``"logsnr"`` (uniform in log SNR: :func:`time_grid`).
     """
     if final not in FINALS:
         raise ValueError(f"unknown final step {final!r} (choose from {', '.join(FINALS)})")
@@ -67,7 +92,7 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
         if tuple(z_start.shape) != shape:
             raise ValueError(f"z_start has shape {tuple(z_start.shape)}, expected {shape}")
         z = z_start.to(device=device, dtype=torch.float32)
-    ts = torch.linspace(float(t_start), 0.0, steps + 1, device=device)
+    ts = time_grid(vdm, t_start, steps, spacing, device)
     gammas, _ = vdm.schedule(ts)
     lambdas = -0.5 * gammas  # log(alpha / sigma)
     x_prev, h_prev = None, None

@@ -114,6 +114,7 @@ class TrainConfig:
     sample_steps: int = 50
     sampler: str = "dpm2"  # "dpm2" (DPM-Solver++(2M)), "ddim" or "ancestral"
     sample_final: str = "denoise"  # "denoise" (one network evaluation at t = 0) or "decoder_mean" (z_0 / alpha_0)
+    sample_spacing: str = "logsnr"  # steps uniform in "logsnr" or in "time"
     # performance
     device: str = "auto"  # auto: cuda, mps, cpu
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; CUDA)
@@ -138,6 +139,7 @@ class TrainConfig:
             (self.precision in ("fp32", "bf16"), "precision must be 'fp32' or 'bf16'"),
             (self.sampler in ("ancestral", "ddim", "dpm2"), "sampler must be 'dpm2', 'ddim' or 'ancestral'"),
             (self.sample_final in ("denoise", "decoder_mean"), "sample_final must be 'denoise' or 'decoder_mean'"),
+            (self.sample_spacing in ("logsnr", "time"), "sample_spacing must be 'logsnr' or 'time'"),
             (self.gamma_min < self.gamma_max, "gamma_min must be < gamma_max"),
             (not self.train_new_only or bool(self.init_from), "train_new_only needs init_from"),
             (self.network.d_model % self.network.n_heads == 0, "network.d_model must be divisible by n_heads"),
@@ -299,7 +301,8 @@ def model_meta(cfg: TrainConfig, suite: Suite, transform: FeatureTransform, trai
         "redshift": suite.redshift,
         "prior": cfg.prior.to_dict(),
         "fixed_cosmology": suite.fixed_cosmology,
-        "sampler": {"method": cfg.sampler, "default_steps": cfg.sample_steps, "final": cfg.sample_final},
+        "sampler": {"method": cfg.sampler, "default_steps": cfg.sample_steps, "final": cfg.sample_final,
+                    "spacing": cfg.sample_spacing},
         "data": {**suite.provenance, "n_train": int(len(train_idx)), "n_val": int(len(val_idx)),
                  "val_indices": [int(i) for i in val_idx]},
         "training": {"step": step, "wall_time_s": round(wall_s, 1), "device": device, "processes": world,

@@ -71,7 +71,7 @@ CARD_STATISTICS = ("hmf", "xi", "vpdf", "pairwise")
 def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_samples: int = 16,
                          seed: int = 0, statistics: Sequence[str] = CARD_STATISTICS,
                          method: str | None = None, steps: int | None = None,
-                         final: str | None = None) -> dict[str, Any]:
+                         final: str | None = None, spacing: str | None = None) -> dict[str, Any]:
     """Residuals in sigma of samples vs fresh simulations, per cosmology and statistic.
 
     At each cosmology of ``fresh``, ``n_samples`` model samples are compared with the simulations by
@@ -86,7 +86,8 @@ def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_
     out: dict[str, Any] = {"n_cosmologies": len(groups), "statistics": list(statistics), "per_cosmology": []}
     all_res: dict[str, list[np.ndarray]] = defaultdict(list)
     for k, (theta, sims) in enumerate(sorted(groups.items())):
-        sampler = {k_: v for k_, v in (("method", method), ("steps", steps), ("final", final)) if v is not None}
+        sampler = {k_: v for k_, v in (("method", method), ("steps", steps), ("final", final),
+                                                          ("spacing", spacing)) if v is not None}
         samples = model.sample(*theta, n=n_samples, seed=seed + k, allow_extrapolation=True, **sampler)
         entry: dict[str, Any] = {"omega_m": theta[0], "sigma_8": theta[1], "n_sims": len(sims),
                                  "n_samples": n_samples}
@@ -375,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
     ap.add_argument("--final", choices=("denoise", "decoder_mean"),
                     help="the sampler's last step (default: the model's)")
+    ap.add_argument("--spacing", choices=("logsnr", "time"), help="the sampler's step grid (default: the model's)")
     ap.add_argument("--information", action="store_true",
                     help="with --heldout: also where the likelihood's theta-dependence comes from (network vs "
                          "standardisation) and a Gaussian baseline (one more profile per box and parameter)")
@@ -422,10 +424,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         card["coverage"]["indices"] = test_idx
     if args.fresh:
         card["residuals"] = sample_vs_simulation(model, hdf5.read(args.fresh), args.samples,
-                                                 method=args.sampler, steps=args.steps, final=args.final)
+                                                 method=args.sampler, steps=args.steps, final=args.final,
+                                                 spacing=args.spacing)
         card["residuals"]["sampler"] = {"method": args.sampler or model.sampler,
                                         "steps": args.steps or model.default_steps,
-                                        "final": args.final or model.sampler_final}
+                                        "final": args.final or model.sampler_final,
+                                        "spacing": args.spacing or model.sampler_spacing}
     card["validation_seconds"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(card, indent=2)
     if args.output:

@@ -1,10 +1,11 @@
 """Choose the built-in model's sampler on simulations the model card does not use, then check it on the card's.
 
     python training/experiments/final_xhat/sampler_choice.py --fresh SELECT.h5 [--model DIR] [-o out.json]
-        [--variants dpm2:25:decoder_mean dpm2:25:denoise ...]
+        [--variants dpm2:25:decoder_mean dpm2:50:denoise:logsnr ...]
 
-Each variant METHOD:STEPS:FINAL (``lssviewer.model.sampler.sample``) draws 16 samples at each cosmology of
-``--fresh`` (>= 16 simulations per cosmology) and is scored as the model card's residuals are
+Each variant METHOD:STEPS:FINAL[:SPACING] (``lssviewer.model.sampler.sample``; spacing ``time`` when not given)
+draws 16 samples at each cosmology of ``--fresh`` (>= 16 simulations per cosmology) and is scored as the model
+card's residuals are
 (``lssviewer.model.validation.sample_vs_simulation``, same seeds for every variant): per statistic, the summed
 chi2 over cosmologies (with its degrees of freedom) and the fraction of bins within 2 sigma, plus the wall time
 of the sampling and scoring. The selection set of 2026-11-27 is
@@ -12,7 +13,7 @@ of the sampling and scoring. The selection set of 2026-11-27 is
     lssviewer suite -o select.h5 --seed 778 --device cpu --cosmology 0.25,0.85 --cosmology 0.35,0.72 \\
         --cosmology 0.22,0.64 --repeats 16
 
-(48 boxes, ~7 min on 2 cores; none of these cosmologies or seeds are in the card's fresh.h5 or the suite).
+(48 boxes, 9 min on 2 cores; none of these cosmologies or seeds are in the card's fresh.h5 or the suite).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(ROOT / "resources/models/default"))
     ap.add_argument("--fresh", required=True, help="simulations, >= 16 per cosmology")
-    ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), metavar="METHOD:STEPS:FINAL")
+    ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), metavar="METHOD:STEPS:FINAL[:SPACING]")
     ap.add_argument("--seed", type=int, default=0, help="first sample seed (cosmology k uses seed + k)")
     ap.add_argument("-o", "--output")
     args = ap.parse_args(argv)
@@ -55,10 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     sims = hdf5.read(args.fresh)
     out: dict = {"model": args.model, "fresh": args.fresh, "n_sims": len(sims), "seed": args.seed, "variants": {}}
     for variant in args.variants:
-        method, steps, final = variant.split(":")
+        method, steps, final, *rest = variant.split(":")
+        spacing = rest[0] if rest else "time"
         t0 = time.perf_counter()
         res = sample_vs_simulation(model, sims, method=method, steps=int(steps), final=final,
-                                   seed=args.seed)
+                                   spacing=spacing, seed=args.seed)
         row = {**summary(res), "seconds": round(time.perf_counter() - t0, 1)}
         out["variants"][variant] = row
         print(variant, json.dumps(row), flush=True)
