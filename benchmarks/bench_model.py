@@ -48,7 +48,7 @@ def synthetic_model(n_halos: int, net: NetworkConfig, device: str = "cpu") -> Di
                 p.normal_(0.0, 0.02)
     meta = {"prior": {"omega_m": [0.1, 0.5], "sigma_8": [0.6, 1.0]}, "n_halos": n_halos, "box_size": BOX,
             "redshift": 0.5, "features": FeatureTransform(BOX, 300.0, 13.5, 0.3).to_dict(),
-            "sampler": {"method": "dpm2", "default_steps": 50, "final": "denoise"}}
+            "sampler": {"method": "dpm2", "default_steps": 50, "final": "denoise", "spacing": "logsnr"}}
     return DiffusionModel(vdm, meta, device=device)
 
 
@@ -79,7 +79,7 @@ def bench_inference(model: DiffusionModel, label: str, steps_list, repeats: int,
     for steps in steps_list:
         t = timed(lambda s=steps: model.sample(0.3, 0.8, n=1, seed=0, steps=s), repeats)
         rows.append({"what": "sample 1 catalog", "model": label, "n_halos": model.n_halos, "steps": steps,
-                     "final": model.sampler_final,
+                     "final": model.sampler_final, "spacing": model.sampler_spacing,
                      "device": model.device, "seconds": round(t, 3)})
     t = timed(lambda: list(profile_1d(model, cat, "omega_m", points=points, n_noise=n_noise)), max(1, repeats - 1))
     rows.append({"what": f"{points}-point profile", "model": label, "n_halos": model.n_halos, "n_noise": n_noise,

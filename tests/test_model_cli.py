@@ -54,8 +54,14 @@ def test_train_sample_scan(workdir, capsys):
                  "--model", str(run), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["n"] == 2 and summary["steps"] == 3 and summary["n_halos"] == 8
+    assert (summary["sampler"], summary["final"], summary["spacing"]) == ("dpm2", "denoise", "logsnr")
     cats = hdf5.read(out)
     assert len(cats) == 2 and cats[0].omega_m == 0.3
+    assert main(["sample", "--omega-m", "0.3", "--sigma-8", "0.8", "-n", "2", "--seed", "1", "-o", str(out),
+                 "--model", str(run), "--json", "--final", "decoder_mean", "--spacing", "time"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["final"], summary["spacing"]) == ("decoder_mean", "time")
+    assert not np.array_equal(hdf5.read(out)[0].to_array(), cats[0].to_array())
 
     assert main(["scan", str(workdir / "suite.h5"), "--index", "1", "--param", "sigma_8", "--points", "5",
                  "--n-noise", "4", "--model", str(run), "--json"]) == 0

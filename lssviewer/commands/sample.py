@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     io.save(catalogs, args.output)
     summary = {"output": args.output, "n": len(catalogs), "omega_m": args.omega_m, "sigma_8": args.sigma_8,
-               "seed": args.seed, "steps": args.steps or model.default_steps, "n_halos": model.n_halos,
+               "seed": args.seed, "steps": args.steps or model.default_steps,
+               "sampler": catalogs[0].provenance["sampler"], "final": catalogs[0].provenance["final"],
+               "spacing": catalogs[0].provenance["spacing"], "n_halos": model.n_halos,
                "box_size": model.box_size, "redshift": model.redshift,
                "model": str(model.path), "device": model.device, "seconds": round(seconds, 3)}
     if args.json:

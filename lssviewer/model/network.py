@@ -80,11 +80,13 @@ def periodic_sq_distances(u: torch.Tensor) -> torch.Tensor:
     # one axis at a time: on CPU much faster than a (B, N, N, 3) difference tensor summed over its last axis (same
     # values: the same three squares added in the same order). Out of place: u carries gradients in training
     # (through alpha_t of the learned schedule)
+    # (in place only where autograd keeps nothing: sub and round save no tensors, add saves none)
     out = None
     for axis in range(u.shape[-1]):
         du = u[:, :, None, axis] - u[:, None, :, axis]
-        du = du - torch.round(du)
-        out = du * du if out is None else out + du * du
+        du.sub_(torch.round(du))
+        sq = du * du
+        out = sq if out is None else out.add_(sq)
     return out
 
 

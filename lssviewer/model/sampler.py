@@ -21,6 +21,7 @@ FINALS = ("denoise", "decoder_mean")
 SPACINGS = ("time", "logsnr")
 
 
+@torch.no_grad()
 def time_grid(vdm: VDM, t_start: float, steps: int, spacing: str, device: torch.device | str) -> torch.Tensor:
     """The sampler's times t_K = t_start > ... > t_0 = 0, (steps + 1,).
 

@@ -47,6 +47,7 @@ from lssviewer.model.data import (
 from lssviewer.model.features import FeatureTransform
 from lssviewer.model.likelihood import crn_draws, diffusion_terms
 from lssviewer.model.network import NetworkConfig, count_parameters
+from lssviewer.model.sampler import FINALS, SPACINGS
 from lssviewer.model.vdm import VDM, low_discrepancy_times
 
 METRIC_FIELDS = ("step", "wall_s", "lr", "loss", "reconstruction", "prior", "diffusion", "grad_norm",
@@ -138,8 +139,8 @@ class TrainConfig:
             (self.schedule in ("learned", "linear"), "schedule must be 'learned' or 'linear'"),
             (self.precision in ("fp32", "bf16"), "precision must be 'fp32' or 'bf16'"),
             (self.sampler in ("ancestral", "ddim", "dpm2"), "sampler must be 'dpm2', 'ddim' or 'ancestral'"),
-            (self.sample_final in ("denoise", "decoder_mean"), "sample_final must be 'denoise' or 'decoder_mean'"),
-            (self.sample_spacing in ("logsnr", "time"), "sample_spacing must be 'logsnr' or 'time'"),
+            (self.sample_final in FINALS, f"sample_final must be one of {', '.join(FINALS)}"),
+            (self.sample_spacing in SPACINGS, f"sample_spacing must be one of {', '.join(SPACINGS)}"),
             (self.gamma_min < self.gamma_max, "gamma_min must be < gamma_max"),
             (not self.train_new_only or bool(self.init_from), "train_new_only needs init_from"),
             (self.network.d_model % self.network.n_heads == 0, "network.d_model must be divisible by n_heads"),

@@ -1,7 +1,7 @@
 """Do samples lose clustering across the faces of the box? (The diffusion is Euclidean, the box periodic.)
 
     python training/experiments/periodic_faces/faces.py [--model DIR] [--fresh training/default/fresh.h5]
-        [--final denoise|decoder_mean] [-o results.json]
+        [--steps K] [--final denoise|decoder_mean] [--spacing logsnr|time] [-o results.json]
 
 The VDM noises standardised positions in R^3, not on the torus; the network sees periodic Fourier features of
 its current estimate, but a halo whose neighbours lie across a face must be denoised from a latent that, in
@@ -12,8 +12,8 @@ separation r whose minimum image crosses a face is a geometric number, the same 
 For the simulations of ``--fresh`` and as many model samples at each of their cosmologies (the model card's
 seeds and sampler), per separation bin, pooled over catalogs: the fraction of pairs that cross a face, the
 mean radial pairwise velocity v12 of crossing and of inner pairs (km/s), the number density of halos against
-their distance to the nearest face, with errors from the catalog-to-catalog scatter (standard error of the
-mean over catalogs).
+their distance to the nearest face, with errors from the catalog-to-catalog scatter (delete-one jackknife over
+catalogs).
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--final", choices=("denoise", "decoder_mean"))
     ap.add_argument("--steps", type=int)
     ap.add_argument("--sampler")
+    ap.add_argument("--spacing", choices=("logsnr", "time"))
     ap.add_argument("-o", "--output")
     args = ap.parse_args(argv)
     model = load_model(args.model)
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     sim_parts, smp_parts = [], []
     for k, (theta, cats) in enumerate(sorted(groups.items())):
         samples = model.sample(*theta, n=len(cats), seed=k, allow_extrapolation=True, final=args.final,
-                               steps=args.steps, method=args.sampler)
+                               steps=args.steps, method=args.sampler, spacing=args.spacing)
         sim_parts += [per_catalog(c.positions, c.velocities, c.box_size) for c in cats]
         smp_parts += [per_catalog(c.positions, c.velocities, c.box_size) for c in samples]
     box = model.box_size
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
            "face_volume_fraction": [round(float(x), 4) for x in shell_volume_fraction(box)],
            "n_catalogs": len(sim_parts), "simulations": pooled(sim_parts), "samples": pooled(smp_parts),
            "sampler": {"final": args.final or model.sampler_final, "steps": args.steps or model.default_steps,
-                       "method": args.sampler or model.sampler}}
+                       "method": args.sampler or model.sampler, "spacing": args.spacing or model.sampler_spacing}}
     print(f"{'r [Mpc/h]':>10} | {'cross frac sims':>16} {'samples':>16} | {'v12 cross sims':>15} {'samples':>15} |"
           f" {'v12 inner sims':>15} {'samples':>15}")
     sm, sp = out["simulations"], out["samples"]
