@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE.parent))
 from lssviewer.io import hdf5  # noqa: E402
 from lssviewer.model.api import load_model  # noqa: E402
 from lssviewer.model.features import UNIFORM_STD, raw_to_physical  # noqa: E402
-from lssviewer.model.sampler import sample  # noqa: E402
+from lssviewer.model.sampler import predict, sample  # noqa: E402
 from lssviewer.model.schedule import alpha_sigma  # noqa: E402
 from lssviewer.stats.pairs import analytic_rr, pair_counts  # noqa: E402
 from lssviewer.stats.velocity import pairwise_velocity  # noqa: E402
@@ -71,11 +71,10 @@ def split_standardised(model, x: torch.Tensor) -> tuple[list[np.ndarray], list[n
 
 @torch.inference_mode()
 def final_denoise(vdm, x0: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """The network's data estimate (z_0 - sigma_0 eps_hat) / alpha_0 from a decoder mean x0 = z_0 / alpha_0."""
-    g0 = vdm.schedule(torch.zeros(1, device=x0.device))[0]
-    a, s = alpha_sigma(g0)
-    z0 = a * x0
-    return (z0 - s * vdm.eps_hat(z0, g0.expand(len(x0)), theta).float()) / a
+    """The network's data estimate (z_0 - sigma_0 eps_hat) / alpha_0 from a decoder mean x0 = z_0 / alpha_0 (what
+    the sampler's ``final="denoise"`` returns)."""
+    g0 = vdm.schedule(torch.zeros(1, device=x0.device))[0][0]
+    return predict(vdm, alpha_sigma(g0)[0] * x0, g0, theta)[1]
 
 
 def time_for_noise(model, scale: float) -> float:

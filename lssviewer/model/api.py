@@ -329,8 +329,7 @@ class DiffusionModel:
             prov = {"generator": "lssviewer.model", "model": str(self.path) if self.path else None,
                     "model_sha256": self.meta.get("weights_sha256"), "seed": int(seed), "index": i,
                     "steps": steps, "sampler": method, "final": final, "spacing": spacing,
-                    "omega_m": float(omega_m),
-                    "sigma_8": float(sigma_8)}
+                    "omega_m": float(omega_m), "sigma_8": float(sigma_8)}
             log_m = np.clip(phys[i, :, 6], -30.0, 30.0)
             out.append(HaloCatalog(positions=phys[i, :, :3], velocities=phys[i, :, 3:6], masses=10.0**log_m,
                                    box_size=self.box_size, redshift=self.redshift, cosmology=cosmo,

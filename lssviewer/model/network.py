@@ -77,10 +77,9 @@ def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.T
 
 def periodic_sq_distances(u: torch.Tensor) -> torch.Tensor:
     """Squared minimum-image separations (B, N, N) of box fractions u (B, N, 3) in a unit periodic box."""
-    # one axis at a time: on CPU much faster than a (B, N, N, 3) difference tensor summed over its last axis (same
-    # values: the same three squares added in the same order). Out of place: u carries gradients in training
-    # (through alpha_t of the learned schedule)
-    # (in place only where autograd keeps nothing: sub and round save no tensors, add saves none)
+    # one axis at a time: on CPU faster than a (B, N, N, 3) difference tensor summed over its last axis (the same
+    # three squares added in the same order). u carries gradients in training (alpha_t of the learned schedule), so
+    # only the in-place updates autograd saves nothing for: sub and round save no tensors, add none
     out = None
     for axis in range(u.shape[-1]):
         du = u[:, :, None, axis] - u[:, None, :, axis]

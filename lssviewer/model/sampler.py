@@ -44,6 +44,15 @@ def time_grid(vdm: VDM, t_start: float, steps: int, spacing: str, device: torch.
     return ts
 
 
+def predict(vdm: VDM, z: torch.Tensor, gamma: torch.Tensor, theta_unit: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's noise and data estimates at one time, (eps_hat, x_hat = (z - sigma eps_hat) / alpha), each
+    (B, N, 7), from the latent z (B, N, 7) at gamma (a scalar tensor) and theta_unit (B, 2)."""
+    a, s = alpha_sigma(gamma)
+    eps_hat = vdm.eps_hat(z, gamma.expand(len(z)), theta_unit).float()
+    return eps_hat, (z - s * eps_hat) / a
+
+
 class Cancelled(Exception):
     """Raised when a ``cancel()`` callback asks a sampling run or a likelihood scan to stop."""
 
@@ -103,8 +112,7 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
         g_t, g_s = gammas[i], gammas[i + 1]
         a_t, s_t = alpha_sigma(g_t)
         a_s, s_s = alpha_sigma(g_s)
-        eps_hat = vdm.eps_hat(z, g_t.expand(b), theta_unit).float()
-        x_hat = (z - s_t * eps_hat) / a_t
+        eps_hat, x_hat = predict(vdm, z, g_t, theta_unit)
         if method == "ancestral":
             c = -torch.expm1(g_s - g_t)  # 1 - SNR_t / SNR_s
             mean = (a_s / a_t) * (z - c * s_t * eps_hat)
@@ -122,9 +130,8 @@ def sample(vdm: VDM, theta_unit: torch.Tensor, n_halos: int, steps: int, generat
             x_prev, h_prev = x_hat, h
         if callback is not None:
             callback(i + 1, steps, x_hat)
-    a_0, s_0 = alpha_sigma(gammas[-1])
     if final == "decoder_mean":
-        return z / a_0  # the mean of the Gaussian decoder p(x | z_0)
+        return z / alpha_sigma(gammas[-1])[0]  # the mean of the Gaussian decoder p(x | z_0)
     if cancel is not None and cancel():
         raise Cancelled("sampling cancelled")
-    return (z - s_0 * vdm.eps_hat(z, gammas[-1].expand(b), theta_unit).float()) / a_0
+    return predict(vdm, z, gammas[-1], theta_unit)[1]

@@ -86,8 +86,8 @@ def sample_vs_simulation(model: DiffusionModel, fresh: Sequence[HaloCatalog], n_
     out: dict[str, Any] = {"n_cosmologies": len(groups), "statistics": list(statistics), "per_cosmology": []}
     all_res: dict[str, list[np.ndarray]] = defaultdict(list)
     for k, (theta, sims) in enumerate(sorted(groups.items())):
-        sampler = {k_: v for k_, v in (("method", method), ("steps", steps), ("final", final),
-                                                          ("spacing", spacing)) if v is not None}
+        options = (("method", method), ("steps", steps), ("final", final), ("spacing", spacing))
+        sampler = {k_: v for k_, v in options if v is not None}
         samples = model.sample(*theta, n=n_samples, seed=seed + k, allow_extrapolation=True, **sampler)
         entry: dict[str, Any] = {"omega_m": theta[0], "sigma_8": theta[1], "n_sims": len(sims),
                                  "n_samples": n_samples}
