@@ -37,6 +37,13 @@ fits T_net; the table then adds ``network_window`` (box + network / the windows'
 scans held-out boxes that no calibration of the model used (less the grids' own fit, ``grid_calibration.indices``:
 the same boxes as ``bench_profiles_1d.py --heldout``) and adds ``shipped_grid_tempering``: the model's stored grid
 tempering scored as it is, out of sample.
+
+    lssviewer suite -n 60 --seed 779 --device cpu -o runs/cov2d/fresh779.h5      # 10 min on 2 cores
+    python benchmarks/bench_coverage_2d.py --network-temperature 10 --fresh --suite runs/cov2d/fresh779.h5 \
+        --boxes 60 -o benchmarks/results/bench_coverage_2d_fresh779.json
+
+does the same on fresh simulations (a Latin hypercube of a suite seed no training suite used): every box of the
+file is a test box, whatever the model's split says.
 """
 
 from __future__ import annotations
@@ -198,8 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", action="store_true",
                     help="boxes the model's 2-D calibration was not fitted on either (grid_calibration.indices), "
                          "scored under its grid tempering as stored (shipped_grid_tempering)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="every box of --suite is a fresh simulation no model saw (implies --test; the box keys are "
+                         "the file's indices)")
     ap.add_argument("-o", "--output", default=str(RESULTS / "bench_coverage_2d.json"))
     args = ap.parse_args(argv)
+    args.test = args.test or args.fresh
     if args.network_temperature is not None and not args.network_temperature >= 1:
         raise SystemExit(f"--network-temperature must be >= 1, got {args.network_temperature}")
     out = Path(args.output)
@@ -224,9 +235,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.test != bool(report.get("test_set")) and report["boxes"]:
             kind = "test" if report.get("test_set") else "calibration"
             raise SystemExit(f"{out}: holds {kind} boxes; give another -o")
+        if args.fresh != bool(report.get("fresh")) and report["boxes"]:
+            raise SystemExit(f"{out}: holds {'fresh' if report.get('fresh') else 'suite'} boxes; give another -o")
+        if report["boxes"] and Path(report["suite"]).resolve() != Path(args.suite).resolve():
+            raise SystemExit(f"{out}: holds boxes of {report['suite']}, not of {args.suite}; give another -o")
         report["test_set"] = bool(args.test)
-        idx = [i for i in common_heldout([model], hdf5.count(args.suite), 0)
-               if not (args.test and i in grid_fit)][: args.boxes]
+        report["fresh"] = bool(args.fresh)
+        n_file = hdf5.count(args.suite)
+        idx = (list(range(n_file)) if args.fresh else
+               [i for i in common_heldout([model], n_file, 0) if not (args.test and i in grid_fit)])[: args.boxes]
         todo = [i for i in idx if str(i) not in report["boxes"]]
         bounds = model.prior.bounds()
         for k, i in enumerate(todo):

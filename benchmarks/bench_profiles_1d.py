@@ -6,8 +6,15 @@
 
 The boxes: those the model's pooled temperature was fitted on (model.json ``calibration.indices``: held-out
 boxes, none trained on); with ``--heldout N`` the first N held-out boxes that no calibration of the model used
-(``bench_heldout_coverage.common_heldout``, less the boxes of the 2-D grids' and the 1-D profiles' tempering
-fits): a test set for temperatures fitted on the former (35 s per box on one core). Each box gets the two profiles of
+(``bench_heldout_coverage.common_heldout``, less the boxes of the 1-D profiles' tempering fit and those the 2-D
+grids' T_net, which the profiles take, was chosen on): a test set for temperatures fitted on the former (35 s per
+box on one core). With ``--fresh`` every box of ``--suite`` (the first N with ``--heldout N``) is a fresh
+simulation no model saw, e.g. a Latin hypercube of a new suite seed:
+
+    lssviewer suite -n 60 --seed 779 --device cpu -o runs/cov2d/fresh779.h5
+    python benchmarks/bench_profiles_1d.py --fresh --suite runs/cov2d/fresh779.h5 \
+        -o benchmarks/results/profiles_1d_v08_fresh779.json
+ Each box gets the two profiles of
 the model card (``lssviewer.model.validation``: 30 points over the prior in one parameter, the other at its
 truth, 16 noise draws, seed 0), so the raw truth
 deficits reproduce those of the coverage runs (the built-in model's 110 such boxes: to 1.2e-3 nats, their
@@ -32,11 +39,13 @@ from bench_heldout_coverage import common_heldout  # noqa: E402
 from lssviewer.io import hdf5
 from lssviewer.io.atomic import atomic_path
 from lssviewer.model import load_model
+from lssviewer.model.checkpoint import network_temperature_indices
 from lssviewer.model.likelihood import DEFAULT_NOISE, PARAMS, profile_grid, truth_deficit
 
 RESULTS = Path(__file__).parent / "results"
 CALIBRATION = "the boxes of the model's pooled calibration (calibration.indices)"
 HELDOUT = "held-out boxes no calibration of the model used (--heldout)"
+FRESH = "fresh simulations no model saw (--fresh)"
 
 
 def box_profiles(model, catalog, points: int = 30, n_noise: int = DEFAULT_NOISE, seed: int = 0) -> dict:
@@ -59,12 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points", type=int, default=30)
     ap.add_argument("--heldout", type=int, metavar="N",
                     help="profile the first N held-out boxes no calibration used, not the calibration's boxes")
+    ap.add_argument("--fresh", action="store_true",
+                    help="every box of --suite is a fresh simulation (a test set; -o needed)")
     ap.add_argument("-o", "--output", help="default: results/profiles_1d_v08.json (with --heldout: "
                                            "results/profiles_1d_v08_heldout.json)")
     args = ap.parse_args(argv)
     if args.heldout is not None and args.heldout < 1:
         raise SystemExit(f"--heldout must be >= 1, got {args.heldout}")
-    selection = HELDOUT if args.heldout is not None else CALIBRATION
+    if args.fresh and not args.output:
+        raise SystemExit("--fresh needs -o")
+    selection = FRESH if args.fresh else HELDOUT if args.heldout is not None else CALIBRATION
     out_path = Path(args.output or RESULTS / ("profiles_1d_v08_heldout.json" if args.heldout is not None else
                                               "profiles_1d_v08.json"))
     model = load_model(args.model)
@@ -74,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     if report.get("selection", CALIBRATION) != selection:  # a resumed file holds one kind of box (none said: these)
         raise SystemExit(f"{out_path}: holds {report['selection']}; give another -o")
     cal = model.meta.get("calibration", {})
-    if args.heldout is not None:
-        used = set()
-        for fit in ("grid_calibration", "profile_calibration"):
-            used |= set((cal.get(fit) or {}).get("indices", []))
+    if args.fresh:
+        indices = list(range(hdf5.count(args.suite)))[: args.heldout]
+    elif args.heldout is not None:
+        # not the boxes of the profiles' fit, nor those the T_net they take from the grids was chosen on
+        used = set((cal.get("profile_calibration") or {}).get("indices", [])) | set(network_temperature_indices(cal))
         indices = [i for i in common_heldout([model], hdf5.count(args.suite), 0) if i not in used][: args.heldout]
     else:
         indices = cal.get("indices")

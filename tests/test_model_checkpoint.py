@@ -234,6 +234,14 @@ def test_warm_start_begins_at_the_source_model_and_refuses_other_architectures(t
               progress=False)
     with pytest.raises(ParameterError, match="train_new_only needs init_from"):
         tiny_config(train_new_only=True)
+    # a torus network from a source that reads raw positions: the source's weights less those input columns
+    torus = base.replace(init_from=str(run_dir), steps=3, network=NetworkConfig(**dict(base.network.to_dict(),
+                                                                                        torus=1)))
+    _, src_weights = _warm_start_files(torus, suite_from_catalogs(suite))
+    vdm_t = build_model(torus)
+    _load_warm_start(vdm_t, src_weights, torus.init_from, _new_parts(torus))
+    assert torch.equal(vdm_t.network.embed.weight, src_weights["network.embed.weight"][:, 3:])
+    assert vdm_t.torus and train(suite, tmp_path / "torus", torus, progress=False).step == 3
     wide = cfg.replace(network=NetworkConfig(**dict(cfg.network.to_dict(), d_model=32)))
     with pytest.raises(ParameterError, match="d_model") as err:
         train(suite, tmp_path / "bad", wide, progress=False)

@@ -156,3 +156,32 @@ def test_new_parts_start_as_the_network_without_them(option, part):
         assert not torch.allclose(out, base(z, gamma, theta, (-10.0, 8.0)))
         perm = torch.randperm(40)
         torch.testing.assert_close(net(z[:, perm], gamma, theta, (-10.0, 8.0)), out[:, perm], rtol=1e-4, atol=1e-5)
+
+
+def test_torus_network_is_periodic_in_every_position():
+    """On the torus (NetworkConfig.torus) the network reads positions only through periodic functions: moving
+    any halo by whole periods (of the de-shrunk position z / alpha, in standardised units 1 / UNIFORM_STD) leaves
+    every output unchanged, with all position-reading options on. Without it (raw positions in) it changes."""
+
+    opts = dict(d_model=32, n_layers=2, n_heads=4, mlp_ratio=2, cond_dim=32, fourier_features=3, distance_bias=1,
+                relative_phases=3, mesh_gravity=8)
+    torch.manual_seed(0)
+    z = torch.randn(2, 30, 7)
+    gamma, theta = torch.tensor([-4.0, 2.0]), torch.tensor([[0.3, 0.6], [0.7, 0.2]])
+    alpha = torch.sqrt(torch.sigmoid(-gamma))[:, None, None]
+    jumps = torch.zeros(2, 30, 7)
+    jumps[..., :3] = torch.randint(-2, 3, (2, 30, 3)).float() / UNIFORM_STD
+    moved = z + alpha * jumps
+    for torus in (1, 0):
+        net = ScoreNetwork(NetworkConfig(**opts, torus=torus)).eval()
+        for p in net.parameters():  # zero-initialised output and new parts made non-zero
+            torch.nn.init.normal_(p, 0.0, 0.2)
+        with torch.no_grad():
+            a, b = net(z, gamma, theta, (-10.0, 8.0)), net(moved, gamma, theta, (-10.0, 8.0))
+        if torus:
+            assert net.embed.in_features == 4 + 6 * 3
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+        else:
+            assert (a - b).abs().max() > 1e-2
+    with pytest.raises(ValueError, match="torus needs fourier_features"):
+        ScoreNetwork(NetworkConfig(fourier_features=0, torus=1))

@@ -51,22 +51,23 @@ def fisher_sigma(omega_m: float, sigma_8: float) -> tuple[float, float]:
     return (0.5 + omega_m) / np.sqrt(6 * N), SIGMA_M / (1.5 * np.sqrt(N))
 
 
-@pytest.fixture(scope="module", params=[(0, False), (2, False), (2, True)],
-                ids=["fixed-features", "conditional-features", "box-features"])
+@pytest.fixture(scope="module", params=[(0, False, 0), (2, False, 0), (2, True, 0), (2, True, 1)],
+                ids=["fixed-features", "conditional-features", "box-features", "torus"])
 def model(tmp_path_factory, request):
     """Trained with fixed standardisation, and with the velocity std and mass mean/std as quadratic
     polynomials of theta (the toy's mu_m is linear in sigma_8, log sigma_v = log(0.5 + Omega_m) + const is
     quadratic to 0.3 % over the prior): the theta-dependent standardisation and its Jacobian must give
     the same exact likelihood shape. Box standardisation too: the toy's likelihood depends on the data only
     through the box statistics (mean log mass, velocity rms), so there the theta-dependence is carried by
-    their Gaussian and the network's part must come out flat in theta."""
-    degree, per_box = request.param
+    their Gaussian and the network's part must come out flat in theta. And with positions on the torus
+    (lssviewer.model.vdm): the same ELBO shape, samples and periodic box from the wrapped normal's noise."""
+    degree, per_box, torus = request.param
     out = tmp_path_factory.mktemp("toy")
     cfg = TrainConfig(feature_theta_degree=degree, feature_per_box=per_box, steps=2000, batch_size=64, lr=2e-3,
                       warmup=100, min_lr=1e-5, ema_decay=0.99, val_fraction=0.0, grad_clip=1.0, log_every=500,
                       val_every=10**6, ckpt_every=10**6, sample_steps=25,
                       network=NetworkConfig(d_model=64, n_layers=2, n_heads=4, mlp_ratio=2, fourier_features=1,
-                                            cond_dim=64))
+                                            cond_dim=64, torus=torus))
     train(toy_suite(4000, N, seed=0), out, cfg, progress=False)
     return load_model(out, device="cpu")
 

@@ -221,25 +221,7 @@ def test_refit_network_temperature_from_zoomed_grids_with_box_terms(tmp_path):
     0.066 per split: allowed 0.60-0.76). 1-D profiles of other boxes (the same two terms along one parameter) are
     reported under that T_net; boxes shared with the grids are refused."""
     rng = np.random.default_rng(5)
-    sd_b, sd_n, t_true = np.array([0.03, 0.024]), np.array([0.005, 0.004]), 4.0
-
-    def terms(truth):
-        mb = truth + sd_b * rng.normal(size=2)
-        mn = truth + np.sqrt(t_true) * sd_n * rng.normal(size=2)
-        return mb, mn
-
-    boxes = {}
-    for k in range(100):
-        truth = np.array([rng.uniform(0.2, 0.4), rng.uniform(0.7, 0.9)])
-        mb, mn = terms(truth)
-        sd_t = 1.0 / np.sqrt(1 / sd_b**2 + 1 / (t_true * sd_n**2))
-        peak = (mb / sd_b**2 + mn / (t_true * sd_n**2)) * sd_t**2
-        om, s8 = (np.linspace(peak[i] - 8 * sd_t[i], peak[i] + 8 * sd_t[i], 11) for i in range(2))
-        a, b = np.meshgrid(om, s8, indexing="ij")
-        box = -0.5 * (((a - mb[0]) / sd_b[0]) ** 2 + ((b - mb[1]) / sd_b[1]) ** 2)
-        net = -0.5 * (((a - mn[0]) / sd_n[0]) ** 2 + ((b - mn[1]) / sd_n[1]) ** 2)
-        boxes[str(k)] = {"truth": truth.tolist(), "omega_m": om.tolist(), "sigma_8": s8.tolist(),
-                         "log_likelihood": (box + net).tolist(), "box_log_likelihood": box.tolist()}
+    boxes = _two_term_grids(rng, range(100))
     profiles = _two_term_profiles(rng, range(1000, 1060))  # the same two terms along one parameter
     model = tmp_path / "model"
     model.mkdir()
@@ -282,6 +264,75 @@ def test_refit_network_temperature_from_zoomed_grids_with_box_terms(tmp_path):
     with pytest.raises(SystemExit, match="shares boxes"):
         refit_temperature.main(["--model", str(model), "--grid", str(path), "--network", "--profiles",
                                 str(prof_path), "--splits", "2"])
+
+
+def _two_term_grids(rng: np.random.Generator, keys) -> dict:
+    """bench_coverage_2d-style boxes whose 2-D log L is a calibrated box-statistics Gaussian (width 0.03 / 0.024,
+    peak scattered by that much about the truth) plus a network Gaussian 4x too sharp (width 0.005 / 0.004, peak
+    scattered sqrt(4) times wider), with the box term per point: box + network / 4 is the exact likelihood."""
+    sd_b, sd_n, t_true = np.array([0.03, 0.024]), np.array([0.005, 0.004]), 4.0
+    boxes = {}
+    for k in keys:
+        truth = np.array([rng.uniform(0.2, 0.4), rng.uniform(0.7, 0.9)])
+        mb = truth + sd_b * rng.normal(size=2)
+        mn = truth + np.sqrt(t_true) * sd_n * rng.normal(size=2)
+        sd_t = 1.0 / np.sqrt(1 / sd_b**2 + 1 / (t_true * sd_n**2))
+        peak = (mb / sd_b**2 + mn / (t_true * sd_n**2)) * sd_t**2
+        om, s8 = (np.linspace(peak[i] - 8 * sd_t[i], peak[i] + 8 * sd_t[i], 11) for i in range(2))
+        a, b = np.meshgrid(om, s8, indexing="ij")
+        box = -0.5 * (((a - mb[0]) / sd_b[0]) ** 2 + ((b - mb[1]) / sd_b[1]) ** 2)
+        net = -0.5 * (((a - mn[0]) / sd_n[0]) ** 2 + ((b - mn[1]) / sd_n[1]) ** 2)
+        boxes[str(k)] = {"truth": truth.tolist(), "omega_m": om.tolist(), "sigma_8": s8.tolist(),
+                         "log_likelihood": (box + net).tolist(), "box_log_likelihood": box.tolist()}
+    return boxes
+
+
+def test_refit_grid_temperature_pools_files_and_keeps_a_given_network_temperature(tmp_path):
+    """--grid takes several results and pools their boxes: two files of 100 boxes give the fit of one file
+    holding all 200. With --network-temperature 4 (the true T_net of these boxes, :func:`_two_term_grids`) T_net
+    is kept and only T fitted: [box + network / 4] is the exact likelihood, so T is 1 within the sampling error of
+    a 68th percentile of 200 boxes (relative sd ~7 %: allowed 0.8-1.25). The boxes T_net was chosen on are carried
+    over from the stored fit that chose it (the 1-D profiles' tests avoid those, not the T fit's); files that share
+    a box or were scanned alike differently are refused."""
+    rng = np.random.default_rng(8)
+    boxes = _two_term_grids(rng, range(200))
+    model = tmp_path / "model"
+    model.mkdir()
+    head = {"model": str(model), "suite": "s.h5", "points": 11, "coarse": 7, "window_network_temperature": 10.0}
+    one, a, b = tmp_path / "all.json", tmp_path / "a.json", tmp_path / "b.json"
+    one.write_text(json.dumps({**head, "boxes": boxes}))
+    a.write_text(json.dumps({**head, "boxes": {k: boxes[k] for k in list(boxes)[:100]}}))
+    b.write_text(json.dumps({**head, "boxes": {k: boxes[k] for k in list(boxes)[100:]}}))
+    stored = {"temperature": 1.2, "network_temperature": 4.0, "grid_temperature": 1.5,
+              "grid_calibration": {"indices": [7, 8, 9]}}
+    (model / "model.json").write_text(json.dumps({"format": "lssviewer-model", "format_version": 2,
+                                                  "calibration": stored}))
+    args = ["--model", str(model), "--network", "--network-temperature", "4", "--splits", "20"]
+    assert refit_temperature.main([*args, "--grid", str(a), str(b), "--write"]) == 0
+    cal = json.loads((model / "model.json").read_text())["calibration"]
+    g = cal["grid_calibration"]
+    assert cal["network_temperature"] == 4.0 and 0.8 <= cal["grid_temperature"] <= 1.25
+    assert g["n_boxes"] == 200 and sorted(g["indices"]) == list(range(200))
+    assert g["source"] == f"{a}, {b}" and g["network_temperature_indices"] == [7, 8, 9]
+    assert "--network-temperature" in g["method"]
+    pooled = dict(cal)
+    (model / "model.json").write_text(json.dumps({"format": "lssviewer-model", "format_version": 2,
+                                                  "calibration": stored}))
+    assert refit_temperature.main([*args, "--grid", str(one), "--write"]) == 0
+    single = json.loads((model / "model.json").read_text())["calibration"]
+    assert single["grid_temperature"] == pooled["grid_temperature"]
+    assert single["grid_calibration"]["contour_temperature"] == g["contour_temperature"]
+    # a T_net other than the stored one was chosen on no boxes of this model
+    assert refit_temperature.main([*args[:4], "5", "--splits", "20", "--grid", str(one), "--write"]) == 0
+    other = json.loads((model / "model.json").read_text())["calibration"]
+    assert other["network_temperature"] == 5.0 and other["grid_calibration"]["network_temperature_indices"] == []
+    with pytest.raises(SystemExit, match="shares 100 boxes"):
+        refit_temperature.main([*args, "--grid", str(a), str(one)])
+    b.write_text(json.dumps({**head, "points": 15, "boxes": {k: boxes[k] for k in list(boxes)[100:]}}))
+    with pytest.raises(SystemExit, match="other settings than .*points"):
+        refit_temperature.main([*args, "--grid", str(a), str(b)])
+    with pytest.raises(SystemExit, match="--network-temperature needs --network"):
+        refit_temperature.main(["--model", str(model), "--grid", str(a), "--network-temperature", "4"])
 
 
 def _two_term_profiles(rng: np.random.Generator, keys) -> dict:
@@ -345,7 +396,7 @@ def test_refit_profile_tempering_with_the_grids_network_temperature(tmp_path):
         "temperature": 1.2, "network_temperature": 4.0, "grid_calibration": {"indices": [3]}}}))
     with pytest.raises(SystemExit, match="shares boxes"):
         refit_temperature.main(["--model", str(model), "--network", "--profiles", str(fit), "--splits", "2"])
-    with pytest.raises(SystemExit, match="--test and --network-temperature need"):
+    with pytest.raises(SystemExit, match="--test needs --network --profiles"):
         refit_temperature.main(["--model", str(model), "--grid", str(fit), "--test", str(test)])
     with pytest.raises(SystemExit, match="--per-parameter needs --coverage"):
         refit_temperature.main(["--model", str(model), "--network", "--profiles", str(fit), "--per-parameter"])

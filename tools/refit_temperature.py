@@ -43,6 +43,10 @@ numbers on each half. Also reported: the MAP errors and median 68 % widths. ``--
 ``bench_profiles_1d.py`` result on other boxes of the same suite)
 adds the 1-D profiles' coverage under that tempering. ``--write`` stores both in model.json and the card (a plain
 ``--grid`` refit drops the network temperature again), keeping the pooled and profile temperatures.
+``--network-temperature T_NET`` keeps T_net fixed and fits T alone: the choice of T_net is noisy (on the built-in
+model's 140 grids half-sample fits ranged over 4-14) while the contours' area is flat in it, and the 1-D profiles
+temper the network's term by the same T_net. ``--grid`` takes several results (scanned alike, no box shared) and
+pools their boxes.
 
     python tools/refit_temperature.py --model resources/models/default --network \
         --profiles benchmarks/results/profiles_1d_v08.json \
@@ -73,7 +77,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from lssviewer.errors import ParameterError
-from lssviewer.model.checkpoint import write_calibration, write_card
+from lssviewer.model.checkpoint import network_temperature_indices, write_calibration, write_card
 from lssviewer.model.likelihood import (
     DEFAULT_NOISE,
     MIN_DEFICITS,
@@ -126,6 +130,27 @@ def _results(path: str, model: str) -> dict:
     return data
 
 
+#: Settings the grids of several bench_coverage_2d.py results must share to be fitted together.
+GRID_SETTINGS = ("suite", "points", "coarse", "window_network_temperature", "window_temperature", "n_noise")
+
+
+def _grid_results(paths: Sequence[str], model: str) -> dict:
+    """The boxes of one or more bench_coverage_2d.py results for ``model`` as one result (``source``: the path,
+    or the paths joined by ", "); the files must share their scan settings (:data:`GRID_SETTINGS`) and no box."""
+    first = _results(paths[0], model)
+    boxes = dict(first["boxes"])
+    for path in paths[1:]:
+        data = _results(path, model)
+        differ = [k for k in GRID_SETTINGS if data.get(k) != first.get(k)]
+        if differ:
+            raise SystemExit(f"{path}: scanned with other settings than {paths[0]} ({', '.join(differ)})")
+        shared = set(boxes) & set(data["boxes"])
+        if shared:
+            raise SystemExit(f"{path}: shares {len(shared)} boxes with the files before it")
+        boxes.update(data["boxes"])
+    return {**first, "boxes": boxes, "source": ", ".join(paths)}
+
+
 GRID_KEYS = ("grid_temperature", "grid_calibration", "network_temperature")
 #: The 1-D profiles' tempering (``--network --profiles``): kept by a pooled refit, replaced by ``--per-parameter``.
 PROFILE_KEYS = ("profile_tempering", "profile_calibration")
@@ -139,9 +164,10 @@ def _cv_coverage(c68: list, c95: list, prof68: list, prof95: list) -> dict:
                for q, prof in ((68, prof68), (95, prof95))}}
 
 
-def grid_fit(path: str, model: str, splits: int) -> dict:
-    """calibration.grid_temperature and its provenance from a bench_coverage_2d.py result for ``model``."""
-    data = _results(path, model)
+def grid_fit(paths: Sequence[str], model: str, splits: int) -> dict:
+    """calibration.grid_temperature and its provenance from bench_coverage_2d.py results for ``model``."""
+    data = _grid_results(paths, model)
+    path = data["source"]
     boxes = data["boxes"]
     grids = [(b["omega_m"], b["sigma_8"], np.asarray(b["log_likelihood"]), b["truth"]) for b in boxes.values()]
     d = np.array([truth_deficit_2d(*g) for g in grids])
@@ -202,12 +228,15 @@ def _contour_areas(b: dict, t_values: np.ndarray) -> np.ndarray:
     return out
 
 
-def network_fit(path: str, model: str, splits: int, profiles: str | None = None) -> dict:
-    """calibration.network_temperature and the grid temperature used with it, and their provenance, from a
-    bench_coverage_2d.py result with the box statistics' term per grid point (``box_log_likelihood``); with
+def network_fit(paths: Sequence[str], model: str, splits: int, profiles: str | None = None,
+                network_temperature: float | None = None) -> dict:
+    """calibration.network_temperature and the grid temperature used with it, and their provenance, from
+    bench_coverage_2d.py results with the box statistics' term per grid point (``box_log_likelihood``); with
     ``profiles`` (a bench_profiles_1d.py result on other boxes) also the 1-D profiles' coverage under that
-    tempering of the network's term."""
-    data = _results(path, model)
+    tempering of the network's term. ``network_temperature``: use this T_net (fit only T) instead of choosing it
+    by the contours' area."""
+    data = _grid_results(paths, model)
+    path = data["source"]
     boxes = data["boxes"]
     if not all("box_log_likelihood" in b for b in boxes.values()):
         raise SystemExit(f"{path}: the grids lack the box statistics' term (box_log_likelihood): rerun "
@@ -218,7 +247,9 @@ def network_fit(path: str, model: str, splits: int, profiles: str | None = None)
             raise SystemExit(f"{profiles}: boxes of {prof.get('suite')}, the grids' are of {data.get('suite')}")
         if set(prof["boxes"]) & set(boxes):
             raise SystemExit(f"{profiles}: shares boxes with the grids the network temperature is fitted on")
-    t_values = np.asarray(NETWORK_TEMPERATURES)
+    # with a given T_net, the untempered network (T_net = 1) is still tabulated for the area comparison
+    t_values = np.asarray(NETWORK_TEMPERATURES if network_temperature is None else [1.0, network_temperature])
+    allowed = np.arange(len(t_values)) if network_temperature is None else np.array([1])
     k_n, n = len(t_values), len(boxes)
     d2, dp = np.empty((k_n, n)), np.empty((k_n, n, 2))
     areas = np.empty((n, k_n, len(AREA_TEMPERATURES)))
@@ -242,7 +273,7 @@ def network_fit(path: str, model: str, splits: int, profiles: str | None = None)
             raise SystemExit(f"{path}: a fitted temperature ({t.min():.3g}-{t.max():.3g}) lies outside the contour "
                              f"area table ({AREA_TEMPERATURES[0]:g}-{AREA_TEMPERATURES[-1]:g})")
         med = np.array([np.median([np.interp(np.log(t[k]), log_at, areas[j, k]) for j in i]) for k in range(k_n)])
-        k = int(np.argmin(med))
+        k = int(allowed[np.argmin(med[allowed])])
         return k, float(t[k]), float(tc[k]), float(tp[k]), med
 
     k, t, tc, tp, med_area = fit(np.arange(n))
@@ -277,11 +308,15 @@ def network_fit(path: str, model: str, splits: int, profiles: str | None = None)
     k1 = 0
     fits = np.asarray(fits)
     out = {"network_temperature": float(f"{t_net:.4g}"), "grid_temperature": float(f"{t:.4g}"), "grid_calibration": {
-        "method": "2-D grids use [box + network / T_net] / T (the box statistics' Gaussian and the network's term "
-                  "of log L): for each T_net of 1-100 (8 % apart) the T that puts 68 % of the truths inside the 68 % "
-                  "contours and inside the grid's 1-D 68 % intervals (the larger of the two fits, both parameters "
-                  "pooled), then the T_net whose calibrated 68 % contours are smallest (median area) "
-                  "(tools/refit_temperature.py --grid --network)",
+        "method": ("2-D grids use [box + network / T_net] / T (the box statistics' Gaussian and the network's term "
+                   "of log L): for each T_net of 1-100 (8 % apart) the T that puts 68 % of the truths inside the 68 % "
+                   "contours and inside the grid's 1-D 68 % intervals (the larger of the two fits, both parameters "
+                   "pooled), then the T_net whose calibrated 68 % contours are smallest (median area) "
+                   "(tools/refit_temperature.py --grid --network)") if network_temperature is None else (
+                   f"2-D grids use [box + network / T_net] / T with T_net = {network_temperature:g} given: the T that "
+                   "puts 68 % of the truths inside the 68 % contours and inside the grid's 1-D 68 % intervals (the "
+                   "larger of the two fits, both parameters pooled) (tools/refit_temperature.py --grid --network "
+                   "--network-temperature)"),
         "contour_temperature": round(tc, 4), "profile_temperature": round(tp, 4),
         "source": path, "n_boxes": n, "points": data["points"], "coarse": data["coarse"],
         "n_noise": int(data.get("n_noise", DEFAULT_NOISE)),
@@ -518,7 +553,7 @@ def profile_check(path: str, model: str, tempering: Tempering) -> dict:
 
 def _without_indices(record: dict) -> dict:
     """``record`` without its long box lists (for printing)."""
-    return {k: v for k, v in record.items() if k != "indices"}
+    return {k: v for k, v in record.items() if k not in ("indices", "network_temperature_indices")}
 
 
 def _update_card(model: str, calibration: dict, drop: tuple[str, ...] = (), **sections: dict) -> None:
@@ -537,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--coverage", nargs="+", help="model cards / bench_heldout_coverage results")
-    ap.add_argument("--grid", metavar="JSON", help="a bench_coverage_2d.py result: fit the 2-D grid temperature")
+    ap.add_argument("--grid", metavar="JSON", nargs="+",
+                    help="bench_coverage_2d.py results (their boxes pooled): fit the 2-D grid temperature")
     ap.add_argument("--network", action="store_true",
                     help="with --grid: fit the temperature of the network's term alone (network_temperature); with "
                          "--profiles alone: fit the 1-D profiles' tempering (profile_tempering)")
@@ -545,7 +581,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --network: a bench_profiles_1d.py result; alone, fit the 1-D profiles' tempering on it "
                          "(profile_tempering); with --grid, report its 1-D coverage under the grids' tempering")
     ap.add_argument("--network-temperature", type=float, metavar="T_NET",
-                    help="with --network --profiles: temper the network's term by this, not the model's grids' T_net")
+                    help="with --network --profiles: temper the network's term by this, not the model's grids' T_net; "
+                         "with --grid --network: use this T_net and fit only T")
     ap.add_argument("--test", metavar="JSON",
                     help="with --network --profiles: a bench_profiles_1d.py --heldout result to test the fit on")
     ap.add_argument("--splits", type=int, default=2000)
@@ -562,8 +599,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--network needs --grid or --profiles")
     if args.profiles and not args.network:
         raise SystemExit("--profiles needs --network")
-    if (args.test or args.network_temperature is not None) and not profile_fit:
-        raise SystemExit("--test and --network-temperature need --network --profiles (without --grid)")
+    if args.test and not profile_fit:
+        raise SystemExit("--test needs --network --profiles (without --grid)")
+    if args.network_temperature is not None and not args.network:
+        raise SystemExit("--network-temperature needs --network (with --grid or --profiles)")
     if args.per_parameter and args.coverage is None:
         raise SystemExit("--per-parameter needs --coverage")
     if args.network_temperature is not None and not (np.isfinite(args.network_temperature)
@@ -574,8 +613,13 @@ def main(argv: list[str] | None = None) -> int:
     if profile_fit:
         fit = profiles_network_fit(args.profiles, args.model, args.splits, args.network_temperature)
         if args.test:
-            test_boxes = set(map(int, _results(args.test, args.model)["boxes"]))
-            grids = set((current.get("grid_calibration") or {}).get("indices", []))
+            test_data = _results(args.test, args.model)
+            test_boxes = set(map(int, test_data["boxes"]))
+            grids = set(network_temperature_indices(current))
+            fitted_suite = json.loads(Path(args.profiles).read_text()).get("suite")
+            if Path(str(test_data.get("suite"))).resolve() != Path(str(fitted_suite)).resolve():
+                # another file (fresh simulations): no box can be shared
+                test_boxes = set()
             if test_boxes & (set(fit["profile_calibration"]["indices"]) | set(current.get("indices", [])) | grids):
                 raise SystemExit(f"{args.test}: shares boxes with the profiles fitted on, the model's calibration "
                                  "(calibration.indices) or the grids its T_net comes from: not a test set")
@@ -592,8 +636,14 @@ def main(argv: list[str] | None = None) -> int:
             _update_card(args.model, fit)
         return 0
     if args.grid:
-        grid = (network_fit(args.grid, args.model, args.splits, args.profiles) if args.network else
+        grid = (network_fit(args.grid, args.model, args.splits, args.profiles, args.network_temperature)
+                if args.network else
                 grid_fit(args.grid, args.model, args.splits))
+        if args.network_temperature is not None:
+            # a given T_net: the boxes it was chosen on are those of the fit that chose it, if it is the stored one
+            same = current.get("network_temperature") == args.network_temperature
+            chosen_on = network_temperature_indices(current) if same else []
+            grid["grid_calibration"]["network_temperature_indices"] = chosen_on
         print(json.dumps({**grid, "grid_calibration": _without_indices(grid["grid_calibration"])}, indent=1))
         if args.write:
             # a plain grid fit replaces a network tempering (its grid temperature was fitted together with it)
@@ -607,9 +657,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"warning: the 1-D profile tempering ({', '.join(stale)}) keeps its earlier T_net: refit it "
                       "(--network --profiles FILE --write)", file=sys.stderr)
             # the card states what the app uses, and the 2-D measurement behind it
-            analysis = json.loads(Path(args.grid).read_text()).get("analysis")
+            analyses = [json.loads(Path(p).read_text()).get("analysis") for p in args.grid]
+            coverage = [{"source": p, **({"analysis": a} if a else {})}
+                        for p, a in zip(args.grid, analyses, strict=True)]
             _update_card(args.model, grid, drop=() if args.network else ("network_temperature",),
-                         coverage_2d={"source": args.grid, **({"analysis": analysis} if analysis else {})})
+                         coverage_2d=coverage[0] if len(coverage) == 1 else {"sources": coverage})
         return 0
     deficits: dict[str, list[float]] = {p: [] for p in PARAMS}
     indices: list[int] = []

@@ -145,6 +145,15 @@ def write_calibration(directory: str | os.PathLike[str], calibration: Mapping[st
     _write_json(meta, path)
 
 
+def network_temperature_indices(calibration: Mapping[str, Any]) -> list[int]:
+    """The suite boxes a calibration's T_net (``network_temperature``) was chosen on: those of its 2-D grid fit,
+    or, when that fit took T_net as given (``grid_calibration.network_temperature_indices``), the boxes of the
+    earlier fit that chose it. 1-D profiles temper the network's term by this T_net, so their tests must avoid
+    these boxes, not every box of the 2-D grids' temperature."""
+    grids = calibration.get("grid_calibration") or {}
+    return [int(i) for i in grids.get("network_temperature_indices", grids.get("indices", []))]
+
+
 def save_train_state(directory: str | os.PathLike[str], tensors: Mapping[str, torch.Tensor],
                      meta: Mapping[str, Any]) -> None:
     """Write train_state.safetensors and train_state.json."""

@@ -225,6 +225,7 @@ def diffusion_terms(vdm: VDM, x: torch.Tensor, theta_unit: torch.Tensor, t: torc
     eps = eps.to(device)
     gamma, dgamma = vdm.schedule(t)
     alpha, sigma = alpha_sigma(gamma)
+    target = vdm.target_noise(eps, gamma).float()  # eps, or on the torus the positions' wrapped noise
     per_theta = x.ndim == 3
     if not per_theta:
         z = alpha[:, None, None] * x[None] + sigma[:, None, None] * eps  # (K, N, 7), independent of theta
@@ -246,7 +247,7 @@ def diffusion_terms(vdm: VDM, x: torch.Tensor, theta_unit: torch.Tensor, t: torc
             e = vdm.eps_hat(zz[s:s + batch_size], gg[s:s + batch_size], thth[s:s + batch_size]).float()
             out.append(e)
         eps_hat = torch.cat(out).view(p, k, *n_shape)
-        err = (eps[None] - eps_hat).pow(2).flatten(2).sum(-1)  # (p, K)
+        err = (target[None] - eps_hat).pow(2).flatten(2).sum(-1)  # (p, K)
         yield start, 0.5 * dgamma[None, :] * err
 
 

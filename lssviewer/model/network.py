@@ -54,6 +54,11 @@ class NetworkConfig:
     # acceleration and density contrast of the current positions smoothed on 1, 2 and 4 cells, fed to every
     # block through a small zero-initialised MLP conditioned on (t, theta) (linear-theory infall). 0: off.
     mesh_gravity: int = 0
+    # 1: positions live on the torus (lssviewer.model.vdm, "Positions on the torus"): the network reads them only
+    # through periodic functions (the Fourier features, distances, phases and mesh), not as raw coordinates, so
+    # its output is periodic in every halo's position; the VDM then regresses the wrapped normal's noise. 0: the
+    # raw standardised positions are inputs too (models before v0.9).
+    torus: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -223,7 +228,9 @@ class ScoreNetwork(nn.Module):
         super().__init__()
         self.config = config
         d = config.d_model
-        n_in = N_FEATURES + 6 * config.fourier_features
+        if config.torus and not config.fourier_features:
+            raise ValueError("torus needs fourier_features >= 1 (the network's only absolute view of the positions)")
+        n_in = N_FEATURES - 3 * bool(config.torus) + 6 * config.fourier_features
         self.embed = nn.Linear(n_in, d)
         self.cond = nn.Sequential(nn.Linear(2 * 32 + 2, config.cond_dim), nn.SiLU(),
                                   nn.Linear(config.cond_dim, config.cond_dim), nn.SiLU())
@@ -249,7 +256,7 @@ class ScoreNetwork(nn.Module):
 
     def forward(self, z: torch.Tensor, gamma: torch.Tensor, theta: torch.Tensor,
                 gamma_range: tuple[float, float]) -> torch.Tensor:
-        inputs = [z]
+        inputs = [z[..., POS.stop:] if self.config.torus else z]
         # current estimate of the box fraction, z / alpha (de-shrunk)
         alpha = torch.sqrt(torch.sigmoid(-gamma))[:, None, None]
         u = 0.5 + UNIFORM_STD * z[..., POS] / alpha

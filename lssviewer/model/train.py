@@ -635,7 +635,8 @@ def _warm_start_files(cfg: TrainConfig, suite: Suite) -> tuple[FeatureTransform,
     arch = meta["architecture"]
     new_net = cfg.network.to_dict()
     old_net = NetworkConfig.from_dict(arch["network"]).to_dict()
-    diffs = [k for k in new_net if new_net[k] != old_net[k] and not (k in NEW_PART_OPTIONS and old_net[k] == 0)]
+    diffs = [k for k in new_net if new_net[k] != old_net[k]
+             and not (k in NEW_PART_OPTIONS and old_net[k] == 0) and not (k == "torus" and old_net[k] == 0)]
     sched = arch["schedule"]
     if (sched["kind"], float(sched["gamma_min"]), float(sched["gamma_max"])) != (
             cfg.schedule, cfg.gamma_min, cfg.gamma_max):
@@ -676,9 +677,19 @@ def _is_new_part(name: str, new_parts: Sequence[str]) -> bool:
     return any(part in name for part in new_parts)
 
 
+#: The input layer of the score network: on the torus it drops the raw position columns (the first three).
+EMBED_WEIGHT = "network.embed.weight"
+
+
 def _load_warm_start(vdm: VDM, weights: Mapping[str, torch.Tensor], path: str, new_parts: Sequence[str]) -> None:
-    """Load ``weights``; the parameters they lack must be exactly the zero-initialised ``new_parts``."""
-    missing, unexpected = vdm.load_state_dict(dict(weights), strict=False)
+    """Load ``weights``; the parameters they lack must be exactly the zero-initialised ``new_parts``. A source
+    whose network reads the raw positions starts a torus network (``NetworkConfig.torus``) without those input
+    columns: the rest of the network is the source's, which then learns the wrapped normal's noise."""
+    weights = dict(weights)
+    embed = weights.get(EMBED_WEIGHT)
+    if vdm.torus and embed is not None and embed.shape[1] == vdm.network.embed.in_features + 3:
+        weights[EMBED_WEIGHT] = embed[:, 3:].clone()
+    missing, unexpected = vdm.load_state_dict(weights, strict=False)
     bad = list(unexpected) + [n for n in missing if not _is_new_part(n, new_parts)]
     bad += [n for n, _ in vdm.named_parameters() if _is_new_part(n, new_parts) and n not in missing]
     if bad:

@@ -356,7 +356,7 @@ def heldout_split(indices: Sequence[int], skip: int = 0, n_test: int | None = No
 def main(argv: Sequence[str] | None = None) -> int:
     from lssviewer.io import hdf5
     from lssviewer.model import load_model
-    from lssviewer.model.checkpoint import write_calibration, write_card
+    from lssviewer.model.checkpoint import network_temperature_indices, write_calibration, write_card
 
     ap = argparse.ArgumentParser(prog="python -m lssviewer.model.validation", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -401,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # and not on those of a profile tempering, nor of the grids whose T_net it takes
         used = () if args.calibrate else [*stored.get("indices", []),
                                           *(stored.get("profile_calibration") or {}).get("indices", []),
-                                          *((stored.get("grid_calibration") or {}).get("indices", [])
+                                          *(network_temperature_indices(stored)
                                             if stored.get("profile_tempering") else [])]
         test_idx, cal_idx = heldout_split(idx, args.skip_heldout, args.max_heldout, args.calibrate or 0, used)
         if args.calibrate:

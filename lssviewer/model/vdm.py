@@ -14,6 +14,27 @@ The negative ELBO of a catalog, in nats, is the sum of three named terms (VDM eq
 * ``diffusion``      = 1/2 E_{t ~ U(0,1), eps} [gamma'(t) ||eps - eps_hat(z_t, gamma_t, theta)||^2].
 
 Only the diffusion term depends on the cosmology theta.
+
+Positions on the torus (``NetworkConfig.torus = 1``). The box is periodic, Gaussian noise in R^3 is not. Written
+in variance-exploding form, y_t = z_t / alpha_t = x + e^{gamma_t / 2} eps, the position part of the forward
+process is Brownian motion; seen modulo the period P = 1 / UNIFORM_STD of the standardised positions it is
+Brownian motion on the torus, whose marginal q(y_t | x) is the wrapped normal and whose end point (e^{gamma_1 / 2}
+>> P) is uniform on the torus. The reverse process needs only the score of that marginal, a periodic function of
+y_t: a network that sees positions only through periodic functions (``ScoreNetwork``) regressing the wrapped
+normal's noise
+
+    eps_w = -e^{gamma_t / 2} d/dy log sum_k N(y_t; x + k P, e^{gamma_t}) = sum_k w_k (y_t - x - k P) / e^{gamma_t / 2}
+
+(w_k the posterior weights of the images; eps_w = eps while the noise is well below P) learns it. The ELBO of the
+torus process has the same form, 1/2 E[gamma'(t) ||eps_w - eps_hat||^2] for the position dimensions (the
+continuous-time KL of two diffusions on the flat torus; VE and VP forms are the same process in other
+coordinates), the prior term is the KL of the wrapped normal at t = 1 from the uniform density (~0) and the
+reconstruction term is unchanged (the decoder's width is far below P). Samplers need no change: their state may
+wander outside the box (the network reads it periodically) and the final positions are wrapped into it. One
+thing is imposed rather than learned: above a noise of one period the wrapped normal is uniform, eps_w is 0 and
+the reverse process must not move positions, but in variance-exploding form a small eps_hat there is a large
+pull (x_hat = y_t - e^{gamma / 2} eps_hat); so the network's position output is tapered to 0 between P / 2 and P
+(:func:`position_taper`), in training, likelihood and sampling alike.
 """
 
 from __future__ import annotations
@@ -24,8 +45,59 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lssviewer.model.features import POS, UNIFORM_STD
 from lssviewer.model.network import NetworkConfig, ScoreNetwork
 from lssviewer.model.schedule import NoiseSchedule, alpha_sigma
+
+#: The period of the standardised positions (a whole box side).
+POSITION_PERIOD = 1.0 / UNIFORM_STD
+
+
+def wrapped_noise(eps: torch.Tensor, gamma: torch.Tensor, period: float = POSITION_PERIOD) -> torch.Tensor:
+    """The wrapped normal's noise eps_w (module docstring) of displacements e^{gamma / 2} eps on a circle of
+    ``period``: eps (B, ...) standard normal, gamma (B,). Below a noise of period / 3 it sums the images k = -2..2
+    of the nearest one (the next are > 2.5 periods away: weights < e^-28); above, the Fourier series of the wrapped
+    normal with n = 1..6 (rho_6 < e^-79). Exact to float rounding at both ends: eps_w = eps for small noise, 0
+    once the wrapped normal is uniform."""
+    sigma = torch.exp(0.5 * gamma.to(eps.dtype)).reshape(-1, *([1] * (eps.ndim - 1)))
+    d = sigma * eps
+    d0 = d - period * torch.round(d / period)  # the nearest image, in [-P/2, P/2]
+    # each form evaluated where it is well conditioned (torch.where would pass a NaN gradient of the other)
+    switch = period / 3.0
+    s_img, s_four = sigma.clamp(max=switch), sigma.clamp(min=switch)
+    k = torch.arange(-2, 3, dtype=eps.dtype, device=eps.device)
+    shifted = d0[..., None] - k * period  # (..., 5)
+    w = torch.softmax(-0.5 * (shifted / s_img[..., None]) ** 2, dim=-1)
+    from_images = (w * shifted).sum(-1) / s_img
+    n = torch.arange(1, 7, dtype=eps.dtype, device=eps.device)
+    rho = torch.exp(-2.0 * math.pi**2 * n**2 * (s_four[..., None] / period) ** 2)  # q P = 1 + 2 sum rho cos
+    ang = 2.0 * math.pi * n * d0[..., None] / period
+    dq = (2.0 * rho * (2.0 * math.pi * n / period) * torch.sin(ang)).sum(-1)  # -d/dy of q P
+    q = 1.0 + (2.0 * rho * torch.cos(ang)).sum(-1)  # >= 1 - 2 sum rho > 0.77 here
+    from_fourier = s_four * dq / q
+    return torch.where(sigma < switch, from_images, from_fourier)
+
+
+def position_taper(gamma: torch.Tensor, period: float = POSITION_PERIOD) -> torch.Tensor:
+    """(B,) factor of a torus network's position output: 1 for a noise e^{gamma / 2} <= period / 2, a cosine
+    taper to 0 at one period and 0 above. The exact eps_w is < 0.045 at P / 2 and < 1e-8 from P on (the wrapped
+    normal is uniform), where the reverse process must leave positions alone: DPM-Solver moves them towards
+    x_hat = y_t - e^{gamma / 2} eps_hat, so an eps_hat error of 0.01 at gamma_1 (noise 55) is a pull of 0.55
+    standardised units, a sixth of the box (a warm-started candidate's samples collapsed into slabs that way)."""
+    x = ((torch.exp(0.5 * gamma) - 0.5 * period) / (0.5 * period)).clamp(0.0, 1.0)
+    return 0.5 * (1.0 + torch.cos(math.pi * x))
+
+
+def wrapped_normal_kl_uniform(gamma: torch.Tensor, period: float = POSITION_PERIOD) -> torch.Tensor:
+    """KL(wrapped normal of variance e^gamma || uniform) on a circle of ``period``, nats: sum_n rho_n^2 (second
+    order in rho_n = exp(-2 pi^2 n^2 sigma^2 / P^2); the next order is ~rho_1^3). Needs sigma >= P / 2 (rho_1 <=
+    0.0072: error < 4e-7 nats per dimension)."""
+    sigma = torch.exp(0.5 * gamma)
+    if float(sigma) < period / 2.0:
+        raise ValueError(f"torus positions need noise at t = 1 of at least half the period (gamma_max >= "
+                         f"{2.0 * math.log(period / 2.0):.2f}); got gamma_1 = {float(gamma):.2f}")
+    n = torch.arange(1, 4, dtype=gamma.dtype, device=gamma.device)
+    return torch.exp(-4.0 * math.pi**2 * n**2 * (sigma / period) ** 2).sum()
 
 
 class VDM(nn.Module):
@@ -45,9 +117,26 @@ class VDM(nn.Module):
     def gamma_range(self) -> tuple[float, float]:
         return self.schedule.endpoints
 
+    @property
+    def torus(self) -> bool:
+        """Whether positions diffuse on the torus (module docstring)."""
+        return bool(self.network.config.torus)
+
+    def target_noise(self, eps: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+        """What eps_hat regresses for noise eps (B, N, 7) at gamma (B,): eps itself, with the positions' wrapped
+        normal noise (:func:`wrapped_noise`) on the torus."""
+        if not self.torus:
+            return eps
+        return torch.cat([wrapped_noise(eps[..., POS], gamma), eps[..., POS.stop:]], dim=-1)
+
     def eps_hat(self, z: torch.Tensor, gamma: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        """Predicted noise (B, N, 7) from z_t (B, N, 7), gamma_t (B,) and theta (B, 2) in [0, 1]^2."""
-        return self.network(z, gamma, theta, self.gamma_range)
+        """Predicted noise (B, N, 7) from z_t (B, N, 7), gamma_t (B,) and theta (B, 2) in [0, 1]^2; on the torus
+        the position part is tapered to 0 where the wrapped normal is uniform (:func:`position_taper`)."""
+        out = self.network(z, gamma, theta, self.gamma_range)
+        if not self.torus:
+            return out
+        taper = position_taper(gamma.float()).to(out.dtype)[:, None, None]
+        return torch.cat([out[..., POS] * taper, out[..., POS.stop:]], dim=-1)
 
     # ------------------------------------------------------------------------------------- loss terms
     def reconstruction_loss(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,6 +152,9 @@ class VDM(nn.Module):
         log_var1 = F.logsigmoid(g1)
         alpha1_sq = torch.sigmoid(-g1)
         kl = 0.5 * (var1 + alpha1_sq * x.pow(2) - log_var1 - 1.0)
+        if self.torus:  # the positions end uniform on the torus, not standard normal
+            n_pos = x.shape[1] * (POS.stop - POS.start)
+            return kl[..., POS.stop:].flatten(1).sum(-1) + n_pos * wrapped_normal_kl_uniform(g1)
         return kl.flatten(1).sum(-1)
 
     def diffusion_loss(self, x: torch.Tensor, theta: torch.Tensor, t: torch.Tensor, eps: torch.Tensor,
@@ -78,7 +170,7 @@ class VDM(nn.Module):
         gamma, dgamma = self.schedule(t, variance_grad=variance_grad)
         alpha, sigma = alpha_sigma(gamma)
         z = alpha[:, None, None] * x + sigma[:, None, None] * eps
-        err = (eps - self.eps_hat(z, gamma, theta)).float().pow(2).flatten(1).sum(-1)
+        err = (self.target_noise(eps, gamma) - self.eps_hat(z, gamma, theta)).float().pow(2).flatten(1).sum(-1)
         return 0.5 * dgamma * err
 
     def forward(self, x: torch.Tensor, theta: torch.Tensor, t: torch.Tensor, eps: torch.Tensor,
