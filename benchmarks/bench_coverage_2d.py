@@ -34,9 +34,9 @@ fits T_net; the table then adds ``network_window`` (box + network / the windows'
     python benchmarks/bench_coverage_2d.py --network-temperature 10 --test --boxes 30 \
         -o benchmarks/results/bench_coverage_2d_test.json
 
-scans held-out boxes that no calibration of the model used (less the grids' own fit, ``grid_calibration.indices``:
-the same boxes as ``bench_profiles_1d.py --heldout``) and adds ``shipped_grid_tempering``: the model's stored grid
-tempering scored as it is, out of sample.
+scans held-out boxes that no calibration of the model used (less the grids' own fit, ``grid_calibration.indices``;
+``bench_profiles_1d.py --heldout`` avoids only the boxes T_net was chosen on, so the two test sets may share
+boxes) and adds ``shipped_grid_tempering``: the model's stored grid tempering scored as it is, out of sample.
 
     lssviewer suite -n 60 --seed 779 --device cpu -o runs/cov2d/fresh779.h5      # 10 min on 2 cores
     python benchmarks/bench_coverage_2d.py --network-temperature 10 --fresh --suite runs/cov2d/fresh779.h5 \

@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         "selection": selection, "boxes": {}}
     if report.get("selection", CALIBRATION) != selection:  # a resumed file holds one kind of box (none said: these)
         raise SystemExit(f"{out_path}: holds {report['selection']}; give another -o")
+    if report["boxes"] and Path(report["suite"]).resolve() != Path(args.suite).resolve():
+        raise SystemExit(f"{out_path}: holds boxes of {report['suite']}, not of {args.suite}; give another -o")
     cal = model.meta.get("calibration", {})
     if args.fresh:
         indices = list(range(hdf5.count(args.suite)))[: args.heldout]

@@ -199,7 +199,7 @@ def grid_fit(paths: Sequence[str], model: str, splits: int) -> dict:
         "method": "max of the 68th percentile of the truth's 2-D deficits / 1.15 (contours) and of its profile "
                   "deficits / 0.5 (the grid's 1-D intervals) on zoomed grids (tools/refit_temperature.py --grid)",
         "contour_temperature": round(tc, 4), "profile_temperature": round(tp, 4),
-        "source": path, "n_boxes": n, "points": data["points"], "coarse": data["coarse"],
+        "source": path, "n_boxes": n, "points": data["points"], "coarse": data["coarse"], "suite": data.get("suite"),
         "indices": [int(k) for k in boxes], "truth_outside_grid": int(np.sum(~np.isfinite(d))),
         "raw_coverage68": round(float(np.mean(d <= d68)), 3), "raw_coverage95": round(float(np.mean(d <= d95)), 3),
         "raw_profile_coverage68": {p: round(float(np.mean(dp[:, i] <= p68)), 3) for i, p in enumerate(PARAMS)},
@@ -320,7 +320,7 @@ def network_fit(paths: Sequence[str], model: str, splits: int, profiles: str | N
         "contour_temperature": round(tc, 4), "profile_temperature": round(tp, 4),
         "source": path, "n_boxes": n, "points": data["points"], "coarse": data["coarse"],
         "n_noise": int(data.get("n_noise", DEFAULT_NOISE)),
-        "window_network_temperature": data.get("window_network_temperature"),
+        "window_network_temperature": data.get("window_network_temperature"), "suite": data.get("suite"),
         "indices": [int(i) for i in boxes], "truth_outside_grid": int(np.sum(~np.isfinite(d2[0]))),
         "median_area68": {"chosen": float(f"{med_area[k]:.4g}"),
                           "network_untempered": float(f"{med_area[k1]:.4g}")},
@@ -470,7 +470,7 @@ def profiles_network_fit(path: str, model: str, splits: int, network_temperature
         raise SystemExit(f"{model}: no network_temperature to temper the profiles' network term with: fit the grids' "
                          "first (--grid --network) or give --network-temperature")
     grids = cal.get("grid_calibration") or {}
-    if network_temperature is None and set(map(int, data["boxes"])) & set(grids.get("indices", [])):
+    if network_temperature is None and set(map(int, data["boxes"])) & set(network_temperature_indices(cal)):
         raise SystemExit(f"{path}: shares boxes with the grids the network temperature was fitted on")
     _check_profiles(path, data, network=True)
     boxes = list(data["boxes"].values())
@@ -482,7 +482,10 @@ def profiles_network_fit(path: str, model: str, splits: int, network_temperature
                   "puts 68 % of the truths inside the 68 % intervals (tools/refit_temperature.py --network "
                   "--profiles)",
         "network_temperature_source": ("--network-temperature" if network_temperature is not None else
-                                       f"the 2-D grids' (calibration.network_temperature, {grids.get('source')})"),
+                                       f"the 2-D grids' (calibration.network_temperature, {grids.get('source')}"
+                                       + (", which took it as given from an earlier fit on "
+                                          f"{len(network_temperature_indices(cal))} of their boxes)"
+                                          if "network_temperature_indices" in grids else ")")),
         "source": path, "n_boxes": n, "points": data["points"], "n_noise": int(data.get("n_noise", DEFAULT_NOISE)),
         "seed": data.get("seed"), "indices": [int(i) for i in data["boxes"]]}}
     for i, p in enumerate(PARAMS):
@@ -617,8 +620,9 @@ def main(argv: list[str] | None = None) -> int:
             test_boxes = set(map(int, test_data["boxes"]))
             grids = set(network_temperature_indices(current))
             fitted_suite = json.loads(Path(args.profiles).read_text()).get("suite")
-            if Path(str(test_data.get("suite"))).resolve() != Path(str(fitted_suite)).resolve():
-                # another file (fresh simulations): no box can be shared
+            test_suite = test_data.get("suite")
+            if test_suite and fitted_suite and Path(test_suite).resolve() != Path(fitted_suite).resolve():
+                # the test boxes are another file's (fresh simulations): its indices name none of the suite's boxes
                 test_boxes = set()
             if test_boxes & (set(fit["profile_calibration"]["indices"]) | set(current.get("indices", [])) | grids):
                 raise SystemExit(f"{args.test}: shares boxes with the profiles fitted on, the model's calibration "

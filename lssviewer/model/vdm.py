@@ -57,7 +57,7 @@ def wrapped_noise(eps: torch.Tensor, gamma: torch.Tensor, period: float = POSITI
     """The wrapped normal's noise eps_w (module docstring) of displacements e^{gamma / 2} eps on a circle of
     ``period``: eps (B, ...) standard normal, gamma (B,). Below a noise of period / 3 it sums the images k = -2..2
     of the nearest one (the next are > 2.5 periods away: weights < e^-28); above, the Fourier series of the wrapped
-    normal with n = 1..6 (rho_6 < e^-79). Exact to float rounding at both ends: eps_w = eps for small noise, 0
+    normal with n = 1..6 (rho_6 < e^-78). Exact to float rounding at both ends: eps_w = eps for small noise, 0
     once the wrapped normal is uniform."""
     sigma = torch.exp(0.5 * gamma.to(eps.dtype)).reshape(-1, *([1] * (eps.ndim - 1)))
     d = sigma * eps
@@ -80,7 +80,7 @@ def wrapped_noise(eps: torch.Tensor, gamma: torch.Tensor, period: float = POSITI
 
 def position_taper(gamma: torch.Tensor, period: float = POSITION_PERIOD) -> torch.Tensor:
     """(B,) factor of a torus network's position output: 1 for a noise e^{gamma / 2} <= period / 2, a cosine
-    taper to 0 at one period and 0 above. The exact eps_w is < 0.045 at P / 2 and < 1e-8 from P on (the wrapped
+    taper to 0 at one period and 0 above. The exact eps_w is < 0.045 at P / 2 and < 4e-8 from P on (the wrapped
     normal is uniform), where the reverse process must leave positions alone: DPM-Solver moves them towards
     x_hat = y_t - e^{gamma / 2} eps_hat, so an eps_hat error of 0.01 at gamma_1 (noise 55) is a pull of 0.55
     standardised units, a sixth of the box (a warm-started candidate's samples collapsed into slabs that way)."""
@@ -88,14 +88,16 @@ def position_taper(gamma: torch.Tensor, period: float = POSITION_PERIOD) -> torc
     return 0.5 * (1.0 + torch.cos(math.pi * x))
 
 
+#: The smallest gamma_1 of a torus model: a noise of half the period at t = 1 (:func:`wrapped_normal_kl_uniform`).
+TORUS_GAMMA_MIN_END = 2.0 * math.log(POSITION_PERIOD / 2.0)
+
+
 def wrapped_normal_kl_uniform(gamma: torch.Tensor, period: float = POSITION_PERIOD) -> torch.Tensor:
     """KL(wrapped normal of variance e^gamma || uniform) on a circle of ``period``, nats: sum_n rho_n^2 (second
-    order in rho_n = exp(-2 pi^2 n^2 sigma^2 / P^2); the next order is ~rho_1^3). Needs sigma >= P / 2 (rho_1 <=
-    0.0072: error < 4e-7 nats per dimension)."""
+    order in rho_n = exp(-2 pi^2 n^2 sigma^2 / P^2); the next order is ~rho_1^3). Valid for sigma >= P / 2 (rho_1
+    <= 0.0072: error < 4e-7 nats per dimension), which :class:`VDM` checks once (tensor-only here: no device
+    sync in the loss)."""
     sigma = torch.exp(0.5 * gamma)
-    if float(sigma) < period / 2.0:
-        raise ValueError(f"torus positions need noise at t = 1 of at least half the period (gamma_max >= "
-                         f"{2.0 * math.log(period / 2.0):.2f}); got gamma_1 = {float(gamma):.2f}")
     n = torch.arange(1, 4, dtype=gamma.dtype, device=gamma.device)
     return torch.exp(-4.0 * math.pi**2 * n**2 * (sigma / period) ** 2).sum()
 
@@ -110,17 +112,17 @@ class VDM(nn.Module):
     def __init__(self, network: NetworkConfig, gamma_min: float = -10.0, gamma_max: float = 8.0,
                  schedule: str = "learned", learn_endpoints: bool = False):
         super().__init__()
+        if network.torus and gamma_max < TORUS_GAMMA_MIN_END:
+            raise ValueError(f"torus positions need a noise of at least half the box at t = 1: gamma_max >= "
+                             f"{TORUS_GAMMA_MIN_END:.2f}, got {gamma_max:g}")
         self.network = ScoreNetwork(network)
         self.schedule = NoiseSchedule(gamma_min, gamma_max, kind=schedule, learn_endpoints=learn_endpoints)
+        #: whether positions diffuse on the torus (module docstring)
+        self.torus = bool(network.torus)
 
     @property
     def gamma_range(self) -> tuple[float, float]:
         return self.schedule.endpoints
-
-    @property
-    def torus(self) -> bool:
-        """Whether positions diffuse on the torus (module docstring)."""
-        return bool(self.network.config.torus)
 
     def target_noise(self, eps: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
         """What eps_hat regresses for noise eps (B, N, 7) at gamma (B,): eps itself, with the positions' wrapped
