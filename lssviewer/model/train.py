@@ -47,7 +47,7 @@ from lssviewer.model.data import (
 from lssviewer.model.features import FeatureTransform
 from lssviewer.model.likelihood import crn_draws, diffusion_terms
 from lssviewer.model.network import NetworkConfig, count_parameters
-from lssviewer.model.sampler import FINALS, SPACINGS
+from lssviewer.model.sampler import FINALS, SAMPLERS, SPACINGS
 from lssviewer.model.vdm import VDM, low_discrepancy_times
 
 METRIC_FIELDS = ("step", "wall_s", "lr", "loss", "reconstruction", "prior", "diffusion", "grad_norm",
@@ -138,7 +138,7 @@ class TrainConfig:
              "feature_velocity_scale and feature_mass_scale must be > 0"),
             (self.schedule in ("learned", "linear"), "schedule must be 'learned' or 'linear'"),
             (self.precision in ("fp32", "bf16"), "precision must be 'fp32' or 'bf16'"),
-            (self.sampler in ("ancestral", "ddim", "dpm2"), "sampler must be 'dpm2', 'ddim' or 'ancestral'"),
+            (self.sampler in SAMPLERS, f"sampler must be one of {', '.join(SAMPLERS)}"),
             (self.sample_final in FINALS, f"sample_final must be one of {', '.join(FINALS)}"),
             (self.sample_spacing in SPACINGS, f"sample_spacing must be one of {', '.join(SPACINGS)}"),
             (self.gamma_min < self.gamma_max, "gamma_min must be < gamma_max"),

@@ -56,6 +56,7 @@ from lssviewer.model.likelihood import (
     summarize_profile,
     truth_deficit,
 )
+from lssviewer.model.sampler import FINALS, SAMPLERS, SPACINGS
 
 
 def _scored(model: DiffusionModel, catalog: HaloCatalog) -> HaloCatalog:
@@ -372,11 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "(disjoint from them) and store it in model.json (with --write-card)")
     ap.add_argument("--fresh", help="fresh simulations (>= 16 per cosmology) for the residuals")
     ap.add_argument("--samples", type=int, default=16)
-    ap.add_argument("--sampler", choices=("dpm2", "ddim", "ancestral"), help="sampler (default: the model's)")
+    ap.add_argument("--sampler", choices=SAMPLERS, help="sampler (default: the model's)")
     ap.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
-    ap.add_argument("--final", choices=("denoise", "decoder_mean"),
-                    help="the sampler's last step (default: the model's)")
-    ap.add_argument("--spacing", choices=("logsnr", "time"), help="the sampler's step grid (default: the model's)")
+    ap.add_argument("--final", choices=FINALS, help="the sampler's last step (default: the model's)")
+    ap.add_argument("--spacing", choices=SPACINGS, help="the sampler's step grid (default: the model's)")
     ap.add_argument("--information", action="store_true",
                     help="with --heldout: also where the likelihood's theta-dependence comes from (network vs "
                          "standardisation) and a Gaussian baseline (one more profile per box and parameter)")
