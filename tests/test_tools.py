@@ -68,6 +68,36 @@ def test_refit_temperature_recovers_a_known_over_confidence(tmp_path):
 
 
 
+def test_refit_pooled_temperature_from_1d_profiles(tmp_path):
+    """--coverage takes a bench_profiles_1d.py result: each box's raw deficit is read off its profiles (Gaussian
+    profiles whose peaks scatter sqrt(1.5) times their width about the truth: deficits 1.5 x chi2_1 / 2, T = 1.5;
+    300 boxes x 2 parameters: sd of the fitted T ~0.1, allowed 0.25). A profiles file of another model is
+    refused."""
+    rng = np.random.default_rng(5)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text(json.dumps({"format": "lssviewer-model", "format_version": 2}))
+    boxes = {}
+    for k in range(300):
+        truth = [rng.uniform(0.2, 0.4), rng.uniform(0.7, 0.9)]
+        entry = {"truth": truth}
+        for i, (p, lo, hi, sd) in enumerate((("omega_m", 0.1, 0.5, 0.03), ("sigma_8", 0.6, 1.0, 0.025))):
+            x = np.linspace(lo, hi, 30)
+            peak = truth[i] + np.sqrt(1.5) * sd * rng.normal()
+            entry[p] = {"grid": x.tolist(), "log_likelihood": (-0.5 * ((x - peak) / sd) ** 2).tolist()}
+        boxes[str(1000 + k)] = entry
+    path = tmp_path / "profiles.json"
+    path.write_text(json.dumps({"model": str(model), "points": 30, "n_noise": 16, "boxes": boxes}))
+    assert refit_temperature.main(["--model", str(model), "--coverage", str(path), "--splits", "50", "--write"]) == 0
+    cal = json.loads((model / "model.json").read_text())["calibration"]
+    assert cal["n_boxes"] == 300 and cal["indices"] == list(range(1000, 1300))
+    assert cal["temperature"] == pytest.approx(1.5, abs=0.25)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"model": str(tmp_path / "elsewhere"), "points": 30, "n_noise": 16, "boxes": boxes}))
+    with pytest.raises(SystemExit, match="not"):
+        refit_temperature.main(["--model", str(model), "--coverage", str(other)])
+
+
 def test_refit_temperature_reports_each_parameters_own_temperature(tmp_path):
     """Omega_m profiles over-confident by T = 1.5, sigma_8 under-confident (T = 0.7), 400 boxes: each
     parameter's own temperature is recovered (sd of the 68.3th-percentile fit 0.144 and 0.068 at 400 deficits,

@@ -4,10 +4,10 @@
         --coverage resources/models/default/card.json benchmarks/results/bench_heldout_coverage_first50.json \
                    benchmarks/results/bench_heldout_coverage_rest.json [--write]
 
-Each file is a model card (its ``coverage``, and its ``calibration`` when that kept per-box deficits) or a
-``bench_heldout_coverage.py`` result (the entry of ``--model``); their ``per_box`` deficits (truth's log L below
-the profile maximum, raw, nats) are pooled over boxes and both parameters, and the temperature is the same
-statistic as ``validation --calibrate``
+Each file is a model card (its ``coverage``, and its ``calibration`` when that kept per-box deficits), a
+``bench_heldout_coverage.py`` result (the entry of ``--model``) or a ``bench_profiles_1d.py`` result; their per-box
+deficits (truth's log L below the profile maximum, raw, nats) are pooled over boxes and both parameters, and the
+temperature is the same statistic as ``validation --calibrate``
 (:func:`lssviewer.model.likelihood.calibrate_temperature`). Because those boxes then serve to fit, the coverage
 of the refitted procedure is estimated by 2-fold cross-validation (random halves of the boxes, 2,000 splits):
 printed, and stored with the calibration. ``--write`` stores it in the model's model.json. Each parameter's own
@@ -99,7 +99,8 @@ from lssviewer.model.validation import PARAMS
 
 
 def per_box(path: str, model: str) -> list[tuple[dict[str, list[float]], list[int], dict]]:
-    """[(deficits per parameter, suite indices, settings)] of the coverage runs in ``path``."""
+    """[(deficits per parameter, suite indices, settings)] of the coverage runs in ``path``: a model card, a
+    ``bench_heldout_coverage.py`` result or a ``bench_profiles_1d.py`` result (deficits from its raw profiles)."""
     data = json.loads(Path(path).read_text())
     if "coverage" in data:  # a model card: its coverage boxes, and its calibration boxes when kept per box
         runs = [(data["coverage"], data["coverage"]["indices"])]
@@ -108,6 +109,12 @@ def per_box(path: str, model: str) -> list[tuple[dict[str, list[float]], list[in
                     if c and "per_box" in c), None)
         if cal is not None:
             runs.append((cal, cal["indices"]))
+    elif "models" not in data and isinstance(data.get("boxes"), dict):  # bench_profiles_1d.py
+        prof = _results(path, model)
+        idx = [int(k) for k in prof["boxes"]]
+        deficits = {p: [round(truth_deficit(b[p]["grid"], b[p]["log_likelihood"], b["truth"][i]), 3)
+                        for b in prof["boxes"].values()] for i, p in enumerate(PARAMS)}
+        return [(deficits, idx, {"points": prof["points"], "n_noise": prof["n_noise"]})]
     else:  # bench_heldout_coverage.py
         key = next((k for k in data["models"] if Path(k).resolve() == Path(model).resolve()), None)
         if key is None:
