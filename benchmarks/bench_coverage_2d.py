@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="resources/models/default")
     ap.add_argument("--suite", default="training/default/suite.h5")
     ap.add_argument("--boxes", type=int, default=50)
+    ap.add_argument("--skip", type=int, default=0, metavar="K",
+                    help="leave out the first K boxes of the selection (a second process, with another -o, scores "
+                         "the next ones)")
     ap.add_argument("--points", type=int, default=11)
     ap.add_argument("--coarse", type=int, default=7)
     ap.add_argument("--analyse", action="store_true", help="only print the table of the stored grids")
@@ -211,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", default=str(RESULTS / "bench_coverage_2d.json"))
     args = ap.parse_args(argv)
     args.test = args.test or args.fresh
+    if args.skip < 0:
+        raise SystemExit(f"--skip must be >= 0, got {args.skip}")
     if args.network_temperature is not None and not args.network_temperature >= 1:
         raise SystemExit(f"--network-temperature must be >= 1, got {args.network_temperature}")
     out = Path(args.output)
@@ -243,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         report["fresh"] = bool(args.fresh)
         n_file = hdf5.count(args.suite)
         idx = (list(range(n_file)) if args.fresh else
-               [i for i in common_heldout([model], n_file, 0) if not (args.test and i in grid_fit)])[: args.boxes]
+               [i for i in common_heldout([model], n_file, 0) if not (args.test and i in grid_fit)])
+        idx = idx[args.skip: args.skip + args.boxes]
         todo = [i for i in idx if str(i) not in report["boxes"]]
         bounds = model.prior.bounds()
         for k, i in enumerate(todo):
