@@ -3,6 +3,8 @@
     python benchmarks/bench_coverage_2d.py --model resources/models/default --suite training/default/suite.h5 \
         [--boxes 50] [--points 11] [-o benchmarks/results/bench_coverage_2d.json]   # resumable: reruns skip done boxes
     python benchmarks/bench_coverage_2d.py ... --analyse     # the table again from the stored grids
+    python benchmarks/bench_coverage_2d.py ... --skip 40 -o b.json        # on another core: boxes 40 on
+    python benchmarks/bench_coverage_2d.py ... --analyse --merge b.json   # both processes' boxes in -o, scored
 
 The boxes: the model's validation boxes that its temperature was not fitted on and that early stopping did not
 see (``bench_heldout_coverage.common_heldout``). Each box is scanned as ``lssviewer scan --param both`` does
@@ -202,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points", type=int, default=11)
     ap.add_argument("--coarse", type=int, default=7)
     ap.add_argument("--analyse", action="store_true", help="only print the table of the stored grids")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="with --analyse: first add these results' boxes (the same model and scan settings, no box "
+                         "shared, e.g. a second process's --skip run) to -o")
     ap.add_argument("--network-temperature", type=float, default=None,
                     help="size the windows for box + network / T (lssviewer.model.likelihood.Tempering) instead of "
                          "the pooled temperature (a new output file)")
@@ -233,6 +238,19 @@ def main(argv: list[str] | None = None) -> int:
                          f"{'network temperature ' + str(stored) if stored else 'the pooled temperature'}")
     tempering = (Tempering(network=stored) if stored is not None else
                  Tempering(temperature=float(report.get("window_temperature", report["temperature"]))))
+    if args.merge and not args.analyse:
+        raise SystemExit("--merge needs --analyse")
+    for path in args.merge or []:
+        other = json.loads(Path(path).read_text())
+        keys = ("suite", "points", "coarse", "window_network_temperature", "window_temperature", "n_noise",
+                "test_set", "fresh")
+        differ = [k for k in keys if other.get(k) != report.get(k)]
+        if differ or Path(other["model"]).resolve() != Path(report["model"]).resolve():
+            raise SystemExit(f"{path}: another model or other scan settings than {out} "
+                             f"({', '.join(differ) or 'model'})")
+        if set(other["boxes"]) & set(report["boxes"]):
+            raise SystemExit(f"{path}: shares boxes with {out}")
+        report["boxes"] = dict(sorted({**report["boxes"], **other["boxes"]}.items(), key=lambda kv: int(kv[0])))
     if not args.analyse:
         from lssviewer.model.zoom import assess
 
@@ -250,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         idx = (list(range(n_file)) if args.fresh else
                [i for i in common_heldout([model], n_file, 0) if not (args.test and i in grid_fit)])
         idx = idx[args.skip: args.skip + args.boxes]
+        if not idx and not report["boxes"]:
+            raise SystemExit(f"{args.suite}: no boxes left to score after --skip {args.skip}")
         todo = [i for i in idx if str(i) not in report["boxes"]]
         bounds = model.prior.bounds()
         for k, i in enumerate(todo):

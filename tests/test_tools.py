@@ -96,6 +96,16 @@ def test_refit_pooled_temperature_from_1d_profiles(tmp_path):
     other.write_text(json.dumps({"model": str(tmp_path / "elsewhere"), "points": 30, "n_noise": 16, "boxes": boxes}))
     with pytest.raises(SystemExit, match="not"):
         refit_temperature.main(["--model", str(model), "--coverage", str(other)])
+    fresh = tmp_path / "fresh.json"
+    fresh.write_text(json.dumps({"model": str(model), "points": 30, "n_noise": 16, "boxes": boxes,
+                                 "selection": "fresh simulations no model saw (--fresh)"}))
+    with pytest.raises(SystemExit, match="fresh simulations"):
+        refit_temperature.main(["--model", str(model), "--coverage", str(fresh)])
+    grids = tmp_path / "grids.json"  # a bench_coverage_2d.py result is not a profiles file
+    grids.write_text(json.dumps({"model": str(model), "points": 11, "n_noise": 16,
+                                 "boxes": {"3": {"truth": [0.3, 0.8], "omega_m": [0.2, 0.3], "sigma_8": [0.7, 0.8]}}}))
+    with pytest.raises(SystemExit, match="box 3"):
+        refit_temperature.main(["--model", str(model), "--coverage", str(grids)])
 
 
 def test_refit_temperature_reports_each_parameters_own_temperature(tmp_path):

@@ -111,6 +111,9 @@ def per_box(path: str, model: str) -> list[tuple[dict[str, list[float]], list[in
             runs.append((cal, cal["indices"]))
     elif "models" not in data and isinstance(data.get("boxes"), dict):  # bench_profiles_1d.py
         prof = _results(path, model)
+        _check_profiles(path, prof, network=False)
+        if prof.get("selection") == "fresh simulations no model saw (--fresh)":  # bench_profiles_1d.py --fresh
+            raise SystemExit(f"{path}: profiles of fresh simulations (a test set): their indices name no suite box")
         idx = [int(k) for k in prof["boxes"]]
         deficits = {p: [round(truth_deficit(b[p]["grid"], b[p]["log_likelihood"], b["truth"][i]), 3)
                         for b in prof["boxes"].values()] for i, p in enumerate(PARAMS)}
@@ -581,7 +584,7 @@ def _update_card(model: str, calibration: dict, drop: tuple[str, ...] = (), **se
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
-    ap.add_argument("--coverage", nargs="+", help="model cards / bench_heldout_coverage results")
+    ap.add_argument("--coverage", nargs="+", help="model cards / bench_heldout_coverage / bench_profiles_1d results")
     ap.add_argument("--grid", metavar="JSON", nargs="+",
                     help="bench_coverage_2d.py results (their boxes pooled): fit the 2-D grid temperature")
     ap.add_argument("--network", action="store_true",

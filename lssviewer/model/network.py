@@ -57,7 +57,7 @@ class NetworkConfig:
     # 1: positions live on the torus (lssviewer.model.vdm, "Positions on the torus"): the network reads them only
     # through periodic functions (the Fourier features, distances, phases and mesh), not as raw coordinates, so
     # its output is periodic in every halo's position; the VDM then regresses the wrapped normal's noise. 0: the
-    # raw standardised positions are inputs too (every model shipped so far).
+    # raw standardised positions are inputs too (the models shipped before v0.9).
     torus: int = 0
 
     def to_dict(self) -> dict[str, int]:
