@@ -68,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", help="fresh simulations no model saw (e.g. training/default/fresh.h5)")
     ap.add_argument("--n-noise", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="torch device of the models (default cpu; e.g. cuda)")
     ap.add_argument("-o", "--output", default=str(RESULTS / "bench_heldout_elbo.json"))
     args = ap.parse_args(argv)
     if not args.suite and not args.fresh:
         ap.error("give --suite and/or --fresh")
-    models = [load_model(p, device="cpu") for p in args.models]
+    models = [load_model(p, device=args.device) for p in args.models]
     names = list(args.models)
     result: dict = {"models": names, "n_noise": args.n_noise, "seed": args.seed, "sets": {}}
     t0 = time.perf_counter()

@@ -16,6 +16,15 @@
 # bench_model_gpu.json, train_state.safetensors.part-* (split below 16 MB). Back on the workstation, `python
 # tools/union_suite.py --old training/default/suite.h5 --new new_boxes.h5 --union U.h5` rebuilds the same union (then
 # U.h5 replaces training/default/suite.h5, and ship/ resources/models/default/: training/default/README.md).
+# Calibration benchmarks of the new weights on the GPU (each phase skipped at 0 seconds, the default; a phase cut
+# short by its budget leaves a valid, resumable result that a CPU run with the same -o finishes): ELBO_SECONDS (the
+# held-out ELBO of ship/ against BASE, default INIT_FROM or resources/models/default: 80 unseen suite boxes from
+# index 3288 and training/default/fresh.h5 -> heldout_elbo.json), PROFILE_SECONDS (the 1-D profiles of the boxes of
+# BASE's pooled calibration -> profiles_1d.json), GRID_SECONDS (80 zoomed 2-D grids at BASE's T_net ->
+# coverage_2d.json), FRESH_SUITE and FRESH_SECONDS (1-D profiles of that file's first 30 fresh simulations ->
+# profiles_1d_fresh.json). ship/ first gets the staging calibration from BASE (tools/refit_temperature.py
+# --stage-from), which the refits then replace (training/default/README.md, "Model v0.9"). CARD_SECONDS=0 skips
+# the card (whose --calibrate would replace the staging calibration).
 # Stops at the first failed step (exit status 1).
 set -uo pipefail
 OUT=${OUT:-runs/gpu}
@@ -32,7 +41,14 @@ PY=${PYTHON:-python3}
 BF16=${BF16---bf16}  # BF16= for a CPU dry run
 INIT=${INIT_FROM:+--init-from $INIT_FROM}
 WORK=${WORK:-/tmp/gpu_run}
+ELBO_SECONDS=${ELBO_SECONDS:-0}
+PROFILE_SECONDS=${PROFILE_SECONDS:-0}
+GRID_SECONDS=${GRID_SECONDS:-0}
+FRESH_SECONDS=${FRESH_SECONDS:-0}
+FRESH_SUITE=${FRESH_SUITE:-}
+BASE=${BASE:-${INIT_FROM:-resources/models/default}}
 export PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # tools/ and benchmarks/ import lssviewer from this checkout
 mkdir -p "$OUT" "$WORK"
 OUT=$(cd "$OUT" && pwd)  # absolute: the tar steps below run from inside the run directory
 t0=$(date +%s)
@@ -71,14 +87,46 @@ ship="$WORK/run/best"
 [ -f "$ship/model.json" ] || ship="$WORK/run"
 rm -rf "$WORK/run/ship" && cp -r "$ship" "$WORK/run/ship" && rm -f "$WORK/run/ship/train_state."* || die "copy"
 # the run first (what matters most comes back even if a later step runs out of time)
-split -b 15000000 -d "$WORK/run/train_state.safetensors" "$OUT/train_state.safetensors.part-" || die "split"
+if [ -n "${STATE-1}" ]; then  # STATE= : no optimiser state back (a warm restart needs only the weights)
+  split -b 15000000 -d "$WORK/run/train_state.safetensors" "$OUT/train_state.safetensors.part-" || die "split"
+fi
 (cd "$WORK/run" && tar cf "$OUT/run.tar" --exclude=train_state.safetensors --exclude=./best/model.safetensors .) || die "tar"
 stamp "run saved"
-timeout "$CARD_SECONDS" $PY -m lssviewer.model.validation --model "$WORK/run/ship" --heldout "$DATA" \
-  --heldout-indices val --skip-heldout 32 --max-heldout 50 --calibrate 64 --information \
-  --fresh training/default/fresh.h5 --write-card -o "$WORK/run/ship/card_out.json" >/dev/null
-stamp "card exit $?"
 (cd "$WORK/run" && tar cf "$OUT/ship.tar" ship) || die "tar ship"
+if [ "$ELBO_SECONDS" -gt 0 ]; then
+  timeout "$ELBO_SECONDS" $PY benchmarks/bench_heldout_elbo.py --models "$BASE" "$WORK/run/ship" --suite "$DATA" \
+    --first-index 3288 --boxes 80 --fresh training/default/fresh.h5 --device "${ELBO_DEVICE:-cuda}" \
+    -o "$OUT/heldout_elbo.json" | tail -12
+  stamp "held-out ELBO exit ${PIPESTATUS[0]}"
+fi
+if [ $(( PROFILE_SECONDS + GRID_SECONDS + FRESH_SECONDS )) -gt 0 ]; then
+  $PY tools/refit_temperature.py --model "$WORK/run/ship" --stage-from "$BASE" || die "staging calibration"
+  (cd "$WORK/run" && tar cf "$OUT/ship.tar" ship) || die "tar ship"
+fi
+if [ "$PROFILE_SECONDS" -gt 0 ]; then
+  timeout "$PROFILE_SECONDS" $PY benchmarks/bench_profiles_1d.py --model "$WORK/run/ship" --suite "$DATA" \
+    -o "$OUT/profiles_1d.json" | tail -2
+  stamp "1-D profiles exit ${PIPESTATUS[0]}"
+fi
+if [ "$GRID_SECONDS" -gt 0 ]; then
+  TNET=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['calibration']['network_temperature'])" \
+    "$WORK/run/ship/model.json") || die "T_net"
+  timeout "$GRID_SECONDS" $PY benchmarks/bench_coverage_2d.py --model "$WORK/run/ship" --suite "$DATA" \
+    --network-temperature "$TNET" --boxes 80 -o "$OUT/coverage_2d.json" | tail -2
+  stamp "2-D grids exit ${PIPESTATUS[0]}"
+fi
+if [ "$FRESH_SECONDS" -gt 0 ] && [ -n "$FRESH_SUITE" ]; then
+  timeout "$FRESH_SECONDS" $PY benchmarks/bench_profiles_1d.py --model "$WORK/run/ship" --fresh \
+    --suite "$FRESH_SUITE" --heldout 30 -o "$OUT/profiles_1d_fresh.json" | tail -2
+  stamp "fresh 1-D profiles exit ${PIPESTATUS[0]}"
+fi
+if [ "$CARD_SECONDS" -gt 0 ]; then
+  timeout "$CARD_SECONDS" $PY -m lssviewer.model.validation --model "$WORK/run/ship" --heldout "$DATA" \
+    --heldout-indices val --skip-heldout 32 --max-heldout 50 --calibrate 64 --information \
+    --fresh training/default/fresh.h5 --write-card -o "$WORK/run/ship/card_out.json" >/dev/null
+  stamp "card exit $?"
+  (cd "$WORK/run" && tar cf "$OUT/ship.tar" ship) || die "tar ship"
+fi
 if [ -n "$BENCH_SECONDS" ]; then
   timeout "$BENCH_SECONDS" $PY benchmarks/bench_model.py --gpu --skip-cpu --model "$WORK/run/ship" \
     --out "$OUT/bench_model_gpu.json" >/dev/null

@@ -581,6 +581,20 @@ def _update_card(model: str, calibration: dict, drop: tuple[str, ...] = (), **se
     print(f"and into {card_path} (calibration{''.join(', ' + k for k in sections)})")
 
 
+def staging_calibration(previous: dict, source: str) -> dict:
+    """The calibration a new model's weights start from: the boxes of ``previous``'s pooled fit to profile and refit
+    on, no tempering (T = 1), ``previous``'s T_net (kept, not refitted) and the boxes it was chosen on, which later
+    1-D tests must avoid. Raises SystemExit when ``previous`` has no pooled boxes."""
+    if not previous.get("indices"):
+        raise SystemExit(f"{source}: its calibration names no boxes (calibration.indices)")
+    staged: dict = {"temperature": 1.0, "indices": [int(i) for i in previous["indices"]],
+                    "method": f"staging: the boxes of {source}'s pooled calibration, to profile and refit on"}
+    if previous.get("network_temperature") is not None:
+        staged["network_temperature"] = float(previous["network_temperature"])
+        staged["grid_calibration"] = {"network_temperature_indices": network_temperature_indices(previous)}
+    return staged
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
@@ -602,7 +616,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", action="store_true", help="store the calibration in the model's model.json")
     ap.add_argument("--per-parameter", action="store_true",
                     help="1-D profiles use each parameter's own temperature (stored as profile_temperatures)")
+    ap.add_argument("--stage-from", metavar="DIR",
+                    help="write into --model's model.json the staging calibration of a new model's weights: the boxes "
+                         "of DIR's pooled calibration (to profile and refit on), T = 1, DIR's T_net and the boxes it "
+                         "was chosen on (training/default/README.md, 'Model v0.9')")
     args = ap.parse_args(argv)
+    if args.stage_from:
+        if args.coverage or args.grid or args.network or args.profiles or args.test:
+            raise SystemExit("--stage-from takes no fit options")
+        staged = staging_calibration(json.loads((Path(args.stage_from) / "model.json").read_text())
+                                     .get("calibration", {}), args.stage_from)
+        write_calibration(args.model, staged)
+        print(f"wrote the staging calibration ({len(staged['indices'])} boxes, T_net "
+              f"{staged.get('network_temperature')}) into {args.model}/model.json")
+        return 0
     profile_fit = bool(args.network and args.profiles and not args.grid)
     if sum((args.coverage is not None, args.grid is not None, profile_fit)) != 1:
         raise SystemExit("give --coverage (pooled / profile temperatures), --grid (2-D grid temperature) or "
