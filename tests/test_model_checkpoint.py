@@ -248,3 +248,37 @@ def test_warm_start_begins_at_the_source_model_and_refuses_other_architectures(t
     assert "\n" not in str(err.value) and str(run_dir) in str(err.value)
     with pytest.raises(ParameterError, match="feature scales"):  # the source was standardised without them
         train(suite, tmp_path / "bad2", cfg.replace(feature_velocity_scale=0.5), progress=False)
+
+
+def test_warm_start_on_a_grown_suite_keeps_the_sources_held_out_boxes(tmp_path, suite, run_dir):
+    """A warm start on the suite plus new boxes: the source's validation boxes stay validation boxes and its
+    training boxes stay training boxes (a plain re-split of the grown suite would mix them, so boxes the source's
+    calibration scores as held out would be trained on); only the new boxes are split anew. A resumed run keeps
+    the split it began with, whatever has since become of the source directory."""
+    import shutil
+
+    from lssviewer.model.data import split_indices, warm_start_split
+
+    source = tmp_path / "source"
+    shutil.copytree(run_dir, source)
+    src_meta, _ = checkpoint.load_model_files(source)
+    src_val = set(src_meta["data"]["val_indices"])
+    assert src_meta["data"]["n_catalogs"] == len(suite) == 24 and len(src_val) == 2
+    grown = list(suite) + toy_suite(16, 8, seed=11)
+    cfg = tiny_config(init_from=str(source), steps=4)
+    train(grown, tmp_path / "warm", cfg, progress=False, stop_after=2)
+    val = set(checkpoint.load_model_files(tmp_path / "warm")[0]["data"]["val_indices"])
+    assert val & set(range(24)) == src_val  # no source training box is held out, every held-out box still is
+    assert len(val - src_val) == 2 and min(val - src_val) >= 24  # 10 % of the 16 new boxes
+    # the source's model.json changes (e.g. the run's result shipped into it): the resumed run keeps its split
+    meta = json.loads((source / "model.json").read_text())
+    meta["data"]["val_indices"] = [0, 1]
+    (source / "model.json").write_text(json.dumps(meta))
+    assert train(grown, tmp_path / "warm", cfg, progress=False, resume=True).step == 4
+    assert set(checkpoint.load_model_files(tmp_path / "warm")[0]["data"]["val_indices"]) == val
+    # the same suite: the source's split exactly (what a plain split gives when the source used the same seed)
+    same_train, same_val = warm_start_split(24, 0.1, 0, 24, sorted(src_val))
+    assert set(same_val) == src_val == set(split_indices(24, 0.1, 0)[1])
+    assert set(same_train) | set(same_val) == set(range(24))
+    # a smaller suite keeps the source's held-out boxes that it still has
+    assert set(warm_start_split(10, 0.1, 0, 24, [3, 17])[1]) == {3}

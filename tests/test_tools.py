@@ -473,3 +473,34 @@ def test_interval_widths_match_summarize_profile():
                 t = refit_temperature.AREA_TEMPERATURES[j]
                 iv = summarize_profile(x, ll, temperature=Tempering(t, t_net), box_log_likelihood=box)["interval68"]
                 assert widths[k, j] == pytest.approx(iv[1] - iv[0], abs=1e-9)
+
+
+def test_stage_from_writes_the_staging_calibration_of_new_weights(tmp_path):
+    """A new model's weights start from T = 1 on the boxes of the old model's pooled fit, with its T_net and the
+    boxes T_net was chosen on (which the later 1-D tests avoid); fit options are refused beside it, and a source
+    that names no boxes is a clear error."""
+    def model_dir(name: str, calibration: dict | None) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        meta = {"format": "lssviewer-model", "format_version": 2}
+        (d / "model.json").write_text(json.dumps(meta if calibration is None else {**meta, "calibration": calibration}))
+        return d
+
+    old = model_dir("old", {"temperature": 1.14, "indices": [5, 7, 9], "network_temperature": 10.0,
+                            "grid_temperature": 1.09, "profile_tempering": {"omega_m": {"temperature": 0.9}},
+                            "grid_calibration": {"indices": [2, 3], "network_temperature_indices": [20, 21]}})
+    new = model_dir("new", {"temperature": 3.0})
+    assert refit_temperature.main(["--model", str(new), "--stage-from", str(old)]) == 0
+    cal = json.loads((new / "model.json").read_text())["calibration"]
+    assert cal["temperature"] == 1.0 and cal["indices"] == [5, 7, 9] and cal["network_temperature"] == 10.0
+    assert cal["grid_calibration"] == {"network_temperature_indices": [20, 21]}
+    assert not {"grid_temperature", "profile_tempering"} & set(cal)
+    # a T_net chosen on the grid fit's own boxes: those are the boxes to avoid
+    refit_temperature.main(["--model", str(new), "--stage-from", str(model_dir("own", {
+        "indices": [1], "network_temperature": 8.0, "grid_calibration": {"indices": [2, 3]}}))])
+    assert json.loads((new / "model.json").read_text())["calibration"]["grid_calibration"] == {
+        "network_temperature_indices": [2, 3]}
+    with pytest.raises(SystemExit, match="no fit options"):
+        refit_temperature.main(["--model", str(new), "--stage-from", str(old), "--coverage", "x.json"])
+    with pytest.raises(SystemExit, match="names no boxes"):
+        refit_temperature.main(["--model", str(new), "--stage-from", str(model_dir("bare", None))])

@@ -96,6 +96,23 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def warm_start_split(n: int, val_fraction: float, seed: int, source_n: int,
+                     source_val: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The (train, validation) split of a warm start on a suite whose first ``source_n`` boxes are those the source
+    model was trained on: the source's validation boxes stay validation boxes, its training boxes stay training
+    boxes, and only the boxes added since (indices >= ``source_n``) are split anew (:func:`split_indices`). A plain
+    re-split of the grown suite would train on boxes the source held out (and that its calibration and held-out
+    benchmarks score) and call boxes it trained on held out."""
+    keep = min(n, source_n)
+    val_old = np.asarray(sorted({int(i) for i in source_val if 0 <= int(i) < keep}), dtype=np.int64)
+    if n > source_n:
+        _, val_new = split_indices(n - source_n, val_fraction, seed)
+        val = np.concatenate([val_old, val_new.astype(np.int64) + source_n])
+    else:
+        val = val_old
+    return np.setdiff1d(np.arange(n), val), val
+
+
 def theta_to_unit(theta: Any, prior: PriorBox) -> Any:
     """(…, 2) (Omega_m, sigma_8) -> [0, 1]^2 inside the prior box (numpy or torch)."""
     b = prior.bounds()

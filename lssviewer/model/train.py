@@ -43,6 +43,7 @@ from lssviewer.model.data import (
     split_indices,
     suite_from_catalogs,
     theta_to_unit,
+    warm_start_split,
 )
 from lssviewer.model.features import FeatureTransform
 from lssviewer.model.likelihood import crn_draws, diffusion_terms
@@ -436,7 +437,13 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     check_suite_in_prior(suite, cfg.prior)
     if state_meta is not None and state_meta["data_sha256"] != suite.provenance["features_sha256"]:
         raise LssviewerError("the training data differ from those of the run being resumed", out)
-    train_idx, val_idx = split_indices(len(suite), cfg.val_fraction, cfg.seed)
+    if state_meta is not None and "val_indices" in state_meta:  # the split the resumed run began with
+        val_idx = np.asarray(sorted(int(i) for i in state_meta["val_indices"]), dtype=np.int64)
+        train_idx = np.setdiff1d(np.arange(len(suite)), val_idx)
+    elif cfg.init_from:  # the source's held-out boxes stay held out, on a grown suite too
+        train_idx, val_idx = _warm_start_split(cfg, len(suite))
+    else:
+        train_idx, val_idx = split_indices(len(suite), cfg.val_fraction, cfg.seed)
     if len(train_idx) == 0:
         raise LssviewerError("no training boxes left after the validation split")
     init_weights = None
@@ -527,7 +534,8 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
                                                    "features": transform.to_dict(),
                                                    "data_sha256": suite.provenance["features_sha256"],
                                                    "best_val_nelbo": None if math.isinf(best["val"])
-                                                   else best["val"], "new_parts": list(new_parts)})
+                                                   else best["val"], "new_parts": list(new_parts),
+                                                   "val_indices": [int(i) for i in val_idx]})
         checkpoint.save_model(out, ema.model.state_dict(), meta)
 
     def save_best(nelbo: float) -> None:
@@ -623,6 +631,18 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
         print(f"lssviewer train: step {step}/{cfg.steps}, {wall:.0f} s of training; model in {out}",
               file=sys.stderr)
     return TrainResult(out=out, step=step, metrics=metrics, stopped_early=step < cfg.steps)
+
+
+def _warm_start_split(cfg: TrainConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The split of a warm start (:func:`warm_start_split`) from ``cfg.init_from``'s recorded data; a source that
+    records no split (older checkpoints) gets the plain split."""
+    directory = Path(cfg.init_from)
+    try:
+        data = json.loads((directory / checkpoint.MODEL_JSON).read_text())["data"]
+        source_n, source_val = int(data["n_catalogs"]), [int(i) for i in data["val_indices"]]
+    except (OSError, KeyError, TypeError, ValueError):
+        return split_indices(n, cfg.val_fraction, cfg.seed)
+    return warm_start_split(n, cfg.val_fraction, cfg.seed, source_n, source_val)
 
 
 def _warm_start_files(cfg: TrainConfig, suite: Suite) -> tuple[FeatureTransform, dict[str, torch.Tensor]]:
