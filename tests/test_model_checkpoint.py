@@ -269,7 +269,7 @@ def test_warm_start_on_a_grown_suite_keeps_the_sources_held_out_boxes(tmp_path, 
     train(grown, tmp_path / "warm", cfg, progress=False, stop_after=2)
     val = set(checkpoint.load_model_files(tmp_path / "warm")[0]["data"]["val_indices"])
     assert val & set(range(24)) == src_val  # no source training box is held out, every held-out box still is
-    assert len(val - src_val) == 2 and min(val - src_val) >= 24  # 10 % of the 16 new boxes
+    assert val - src_val == {24 + int(i) for i in split_indices(16, 0.1, 0)[1]}  # 10 % of the 16 new boxes
     # the source's model.json changes (e.g. the run's result shipped into it): the resumed run keeps its split
     meta = json.loads((source / "model.json").read_text())
     meta["data"]["val_indices"] = [0, 1]
@@ -282,3 +282,16 @@ def test_warm_start_on_a_grown_suite_keeps_the_sources_held_out_boxes(tmp_path, 
     assert set(same_train) | set(same_val) == set(range(24))
     # a smaller suite keeps the source's held-out boxes that it still has
     assert set(warm_start_split(10, 0.1, 0, 24, [3, 17])[1]) == {3}
+    # a suite that does not begin with the source's boxes (its checksum differs) is split anew, with a note
+    other = toy_suite(40, 8, seed=12)
+    train(other, tmp_path / "other", cfg, progress=False, stop_after=1)
+    assert checkpoint.load_model_files(tmp_path / "other")[0]["data"]["val_indices"] == \
+        [int(i) for i in split_indices(40, 0.1, 0)[1]]
+    # a train state written before the split was stored (older code split warm starts plainly) resumes with
+    # the plain split it began with, not the warm start's
+    state = json.loads((tmp_path / "warm" / "train_state.json").read_text())
+    del state["val_indices"]
+    (tmp_path / "warm" / "train_state.json").write_text(json.dumps(state))
+    assert train(grown, tmp_path / "warm", cfg.replace(steps=5), progress=False, resume=True).step == 5
+    assert checkpoint.load_model_files(tmp_path / "warm")[0]["data"]["val_indices"] == \
+        [int(i) for i in split_indices(40, 0.1, 0)[1]]

@@ -490,6 +490,10 @@ def test_stage_from_writes_the_staging_calibration_of_new_weights(tmp_path):
                             "grid_temperature": 1.09, "profile_tempering": {"omega_m": {"temperature": 0.9}},
                             "grid_calibration": {"indices": [2, 3], "network_temperature_indices": [20, 21]}})
     new = model_dir("new", {"temperature": 3.0})
+    meta = json.loads((new / "model.json").read_text())
+    # the new weights' held-out boxes: validation boxes after the 2 early-stopping ones
+    meta.update(data={"val_indices": [0, 1, 2, 3, 5, 7, 9, 20, 21]}, training={"config": {"val_boxes": 2}})
+    (new / "model.json").write_text(json.dumps(meta))
     assert refit_temperature.main(["--model", str(new), "--stage-from", str(old)]) == 0
     cal = json.loads((new / "model.json").read_text())["calibration"]
     assert cal["temperature"] == 1.0 and cal["indices"] == [5, 7, 9] and cal["network_temperature"] == 10.0
@@ -497,9 +501,15 @@ def test_stage_from_writes_the_staging_calibration_of_new_weights(tmp_path):
     assert not {"grid_temperature", "profile_tempering"} & set(cal)
     # a T_net chosen on the grid fit's own boxes: those are the boxes to avoid
     refit_temperature.main(["--model", str(new), "--stage-from", str(model_dir("own", {
-        "indices": [1], "network_temperature": 8.0, "grid_calibration": {"indices": [2, 3]}}))])
+        "indices": [9], "network_temperature": 8.0, "grid_calibration": {"indices": [2, 3]}}))])
     assert json.loads((new / "model.json").read_text())["calibration"]["grid_calibration"] == {
         "network_temperature_indices": [2, 3]}
+    # boxes these weights trained or early-stopped on cannot calibrate them
+    for val in ([0, 1, 2, 3, 5, 7, 20, 21], [5, 2, 3, 7, 9, 20, 21]):
+        meta["data"]["val_indices"] = val
+        (new / "model.json").write_text(json.dumps(meta))
+        with pytest.raises(SystemExit, match=r"1 of .* calibration boxes \(e.g. [95]\) were trained or early-stopped"):
+            refit_temperature.main(["--model", str(new), "--stage-from", str(old)])
     with pytest.raises(SystemExit, match="no fit options"):
         refit_temperature.main(["--model", str(new), "--stage-from", str(old), "--coverage", "x.json"])
     with pytest.raises(SystemExit, match="names no boxes"):

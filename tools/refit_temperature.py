@@ -626,6 +626,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--stage-from takes no fit options")
         staged = staging_calibration(json.loads((Path(args.stage_from) / "model.json").read_text())
                                      .get("calibration", {}), args.stage_from)
+        meta = json.loads((Path(args.model) / "model.json").read_text())
+        if "val_indices" in meta.get("data", {}):  # the boxes to profile must be held out from the new weights too
+            val = [int(i) for i in meta["data"]["val_indices"]]
+            early = int(meta.get("training", {}).get("config", {}).get("val_boxes", 16))  # early-stopping boxes
+            not_held = sorted(set(staged["indices"]) - set(val[early:]))
+            if not_held:
+                raise SystemExit(f"{args.model}: {len(not_held)} of {args.stage_from}'s calibration boxes (e.g. "
+                                 f"{not_held[0]}) were trained or early-stopped on by these weights")
         write_calibration(args.model, staged)
         print(f"wrote the staging calibration ({len(staged['indices'])} boxes, T_net "
               f"{staged.get('network_temperature')}) into {args.model}/model.json")

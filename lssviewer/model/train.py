@@ -19,6 +19,7 @@ import contextlib
 import copy
 import csv
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -437,11 +438,14 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     check_suite_in_prior(suite, cfg.prior)
     if state_meta is not None and state_meta["data_sha256"] != suite.provenance["features_sha256"]:
         raise LssviewerError("the training data differ from those of the run being resumed", out)
-    if state_meta is not None and "val_indices" in state_meta:  # the split the resumed run began with
-        val_idx = np.asarray(sorted(int(i) for i in state_meta["val_indices"]), dtype=np.int64)
-        train_idx = np.setdiff1d(np.arange(len(suite)), val_idx)
+    if state_meta is not None:  # the split the resumed run began with (train states before 0.1.0's: the plain one)
+        if "val_indices" in state_meta:
+            val_idx = np.asarray(sorted(int(i) for i in state_meta["val_indices"]), dtype=np.int64)
+            train_idx = np.setdiff1d(np.arange(len(suite)), val_idx)
+        else:
+            train_idx, val_idx = split_indices(len(suite), cfg.val_fraction, cfg.seed)
     elif cfg.init_from:  # the source's held-out boxes stay held out, on a grown suite too
-        train_idx, val_idx = _warm_start_split(cfg, len(suite))
+        train_idx, val_idx = _warm_start_split(cfg, suite, is_main)
     else:
         train_idx, val_idx = split_indices(len(suite), cfg.val_fraction, cfg.seed)
     if len(train_idx) == 0:
@@ -633,16 +637,29 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     return TrainResult(out=out, step=step, metrics=metrics, stopped_early=step < cfg.steps)
 
 
-def _warm_start_split(cfg: TrainConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The split of a warm start (:func:`warm_start_split`) from ``cfg.init_from``'s recorded data; a source that
-    records no split (older checkpoints) gets the plain split."""
-    directory = Path(cfg.init_from)
+def _warm_start_split(cfg: TrainConfig, suite: Suite, verbose: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The split of a warm start: :func:`warm_start_split` when the suite begins with the boxes ``cfg.init_from``
+    was trained on (the checksum of its first ``n_catalogs`` boxes' features is the source's ``features_sha256``:
+    a suite grown by appending boxes, e.g. ``tools/union_suite.py``); otherwise (another suite, a smaller one, or a
+    source that records no split) the plain split, with a note on stderr."""
+    why = ""
     try:
-        data = json.loads((directory / checkpoint.MODEL_JSON).read_text())["data"]
+        data = json.loads((Path(cfg.init_from) / checkpoint.MODEL_JSON).read_text())["data"]
         source_n, source_val = int(data["n_catalogs"]), [int(i) for i in data["val_indices"]]
+        source_sha = str(data["features_sha256"])
     except (OSError, KeyError, TypeError, ValueError):
-        return split_indices(n, cfg.val_fraction, cfg.seed)
-    return warm_start_split(n, cfg.val_fraction, cfg.seed, source_n, source_val)
+        why = "its model.json records no split"
+    else:
+        if source_n > len(suite):
+            why = f"it was trained on {source_n} boxes, the suite has {len(suite)}"
+        elif hashlib.sha256(np.ascontiguousarray(suite.raw[:source_n]).tobytes()).hexdigest() != source_sha:
+            why = f"the suite's first {source_n} boxes are not those it was trained on"
+    if not why:
+        return warm_start_split(len(suite), cfg.val_fraction, cfg.seed, source_n, source_val)
+    if verbose:
+        print(f"lssviewer train: --init-from {cfg.init_from}: {why}; the suite is split anew (val_fraction "
+              f"{cfg.val_fraction}, seed {cfg.seed})", file=sys.stderr)
+    return split_indices(len(suite), cfg.val_fraction, cfg.seed)
 
 
 def _warm_start_files(cfg: TrainConfig, suite: Suite) -> tuple[FeatureTransform, dict[str, torch.Tensor]]:
