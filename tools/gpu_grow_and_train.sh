@@ -27,9 +27,9 @@
 # --stage-from), which the refits then replace (training/default/README.md, "Model v0.9"). CARD_SECONDS=0 skips
 # the card (whose --calibrate would replace the staging calibration).
 # On an H200 (2026-11-27, model v0.10's two cycles): 16-17 steps/s of batch 64 (bf16, N = 400, positions on the
-# torus); the held-out ELBO of two models 5 s, the 174 1-D profiles 31 s, the 80 2-D grids ~35 s, 30 fresh
-# profiles 6 s (0.18 s per box against 25-30 s on one CPU core; the log L of a GPU profile and a CPU one agree to
-# 1e-3 nats). A cycle plus its calibration benchmarks fits in 350 s:
+# torus); the held-out ELBO of two models 5 s, the 174 1-D profiles 31 s, the 80 2-D grids 41 s, 30 fresh
+# profiles 6 s (0.18 s per profiled box, 0.5 s per grid, against 25-30 s and ~80 s on one CPU core; the log L of
+# a GPU profile and a CPU one agree to 1e-3 nats). A cycle plus its calibration benchmarks fits in 350 s:
 #   SUITE_SECONDS=0 INIT_FROM=resources/models/default TRAIN_SECONDS=180 CARD_SECONDS=0 BENCH_SECONDS= STATE= \
 #   ELBO_SECONDS=45 PROFILE_SECONDS=100 GRID_SECONDS=120 FRESH_SECONDS=30 FRESH_SUITE=runs/cov2d/fresh779.h5 \
 #   OUT=$OUT bash tools/gpu_grow_and_train.sh      (FRESH_SUITE carried: it is git-ignored)
