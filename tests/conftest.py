@@ -21,6 +21,27 @@ def _no_flush_denormal_leak():
     if torch is not None:
         torch.set_flush_denormal(False)
 
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_in_the_main_thread(request):
+    """After a test that used Qt, delete the widgets it closed and collect their reference cycles here, in the GUI
+    thread: left to the automatic collector, a later test's worker thread could collect them (Qt objects destroyed
+    outside the GUI thread can crash the process)."""
+    yield
+    if "qtbot" not in request.fixturenames or "PySide6.QtWidgets" not in sys.modules:
+        return  # (a full collection is ~0.2 s once torch is loaded: only after the tests that used Qt)
+    from PySide6 import QtCore, QtWidgets
+
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        return
+    import gc
+
+    for _ in range(2):
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+        gc.collect()
+
+
 REPO = Path(__file__).resolve().parents[1]
 _CANDIDATES = [os.environ.get("LSSVIEWER_SHARED_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"]
 SHARED_DATA = next((Path(p) for p in _CANDIDATES if p and (Path(p) / "rockstar_out_163.list").exists()),

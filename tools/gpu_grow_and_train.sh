@@ -7,27 +7,30 @@
 # Environment: NEW_SEED (the suite seed of the new boxes, one not in training/default/suite.h5 yet; required unless
 # SUITE_SECONDS=0; 20261126-28 are used), OUT (output folder), SUITE_SECONDS (simulation budget, 240), WORKERS (16),
 # TRAIN_SECONDS (210: the step count is sized to it by a probe), MAX_STEPS (12000), BENCH_SECONDS (40; empty: no GPU
-# benchmark), CONFIG (resources/models/default.toml: the built-in model's configuration, relative phases and
-# mesh gravity included; = training/default/config.toml plus mesh_gravity = 32), CARD_SECONDS (150), BF16
-# (--bf16; empty for a CPU dry run), INIT_FROM (a model directory to warm-start from, e.g.
-# resources/models/default: a fine-tune of the built-in model; empty: from scratch). SUITE_SECONDS=0 trains on training/default/suite.h5 as it is (no new boxes: the tree a device call carries
-# is near its 64 MiB). Writes to $OUT: new_boxes.h5 (the new boxes, packed), run.tar (run directory without
-# train_state.safetensors; ship/ = the early-stopping weights), ship.tar (ship/ with its card and calibration),
-# bench_model_gpu.json, train_state.safetensors.part-* (split below 16 MB; STATE= leaves them out). Back on the workstation, `python
+# benchmark), CONFIG (resources/models/default.toml: the built-in model's configuration, relative phases and mesh
+# gravity included; = training/default/config.toml plus mesh_gravity = 32), CARD_SECONDS (150), BF16 (--bf16; empty
+# for a CPU dry run), INIT_FROM (a model directory to warm-start from, e.g. resources/models/default: a fine-tune of
+# the built-in model; empty: from scratch). SUITE_SECONDS=0 trains on training/default/suite.h5 as it is (no new
+# boxes: the tree a device call carries is near its 64 MiB). Writes to $OUT: new_boxes.h5 (the new boxes, packed),
+# run.tar (run directory without train_state.safetensors; ship/ = the early-stopping weights), ship.tar (ship/: the
+# weights and model.json, with the staging calibration once staged), card.json, bench_model_gpu.json,
+# train_state.safetensors.part-* (split below 16 MB; STATE= leaves them out). Back on the workstation, `python
 # tools/union_suite.py --old training/default/suite.h5 --new new_boxes.h5 --union U.h5` rebuilds the same union (then
 # U.h5 replaces training/default/suite.h5, and ship/ resources/models/default/: training/default/README.md).
 # Calibration benchmarks of the new weights on the GPU (each phase skipped at 0 seconds, the default; a profile or
 # grid phase cut short by its budget leaves a valid result that a CPU run with the same -o and the same --suite path
-# finishes; the held-out ELBO writes only when done): ELBO_SECONDS (the
-# held-out ELBO of ship/ against BASE, default INIT_FROM or resources/models/default: 80 unseen suite boxes from
-# index 3288 and training/default/fresh.h5 -> heldout_elbo.json, on ELBO_DEVICE, cuda), PROFILE_SECONDS (the 1-D profiles of the boxes of
-# BASE's pooled calibration -> profiles_1d.json), GRID_SECONDS (80 zoomed 2-D grids at BASE's T_net ->
-# coverage_2d.json), FRESH_SUITE and FRESH_SECONDS (1-D profiles of that file's first 30 fresh simulations ->
-# profiles_1d_fresh.json). ship/ first gets the staging calibration from BASE (tools/refit_temperature.py
-# --stage-from), which the refits then replace (training/default/README.md, "Model v0.9"). CARD_SECONDS=0 skips
-# the card (whose --calibrate would replace the staging calibration).
+# finishes; the held-out ELBO writes only when done): ELBO_SECONDS (the held-out ELBO of ship/ against BASE, default
+# INIT_FROM or resources/models/default: 80 unseen suite boxes from index 3288 and training/default/fresh.h5 ->
+# heldout_elbo.json, on ELBO_DEVICE, cuda), PROFILE_SECONDS (the 1-D profiles of the boxes of BASE's pooled
+# calibration -> profiles_1d.json), GRID_SECONDS (80 zoomed 2-D grids at BASE's T_net -> coverage_2d.json),
+# FRESH_SUITE and FRESH_SECONDS (1-D profiles of that file's first 30 fresh simulations -> profiles_1d_fresh.json).
+# ship/ first gets the staging calibration from BASE (tools/refit_temperature.py --stage-from), which the refits then
+# replace (training/default/README.md, "Model v0.10"). The card (CARD_SECONDS; 0 skips it) -> card.json: the samples'
+# residuals against training/default/fresh.h5 and the 1-D coverage of the stored calibration on the 50 validation
+# boxes after the first CARD_SKIP (286: those of the early stopping, the 1-D profiles and the 2-D grids), which no fit
+# used; after the staging calibration that coverage is the raw one: rerun the card after the refits.
 # On an H200 (2026-11-27, model v0.10's two cycles): 16-17 steps/s of batch 64 (bf16, N = 400, positions on the
-# torus); the held-out ELBO of two models 5 s, the 174 1-D profiles 31 s, the 80 2-D grids 41 s, 30 fresh
+# torus); the held-out ELBO of two models 5-6 s, the 174 1-D profiles 31 s, the 80 2-D grids 41 s, 30 fresh
 # profiles 6 s (0.18 s per profiled box, 0.5 s per grid, against 25-30 s and ~80 s on one CPU core; the log L of
 # a GPU profile and a CPU one agree to 1e-3 nats). A cycle plus its calibration benchmarks fits in 350 s:
 #   SUITE_SECONDS=0 INIT_FROM=resources/models/default TRAIN_SECONDS=180 CARD_SECONDS=0 BENCH_SECONDS= STATE= \
@@ -140,11 +143,11 @@ if [ "$FRESH_SECONDS" -gt 0 ] && [ -n "$FRESH_SUITE" ]; then
   stamp "fresh 1-D profiles exit ${PIPESTATUS[0]}"
 fi
 if [ "$CARD_SECONDS" -gt 0 ]; then
+  # the card's test boxes come after those of the early stopping (32), the 1-D profiles (174) and the 2-D grids (80)
   timeout "$CARD_SECONDS" $PY -m lssviewer.model.validation --model "$WORK/run/ship" --heldout "$DATA" \
-    --heldout-indices val --skip-heldout 32 --max-heldout 50 --calibrate 64 --information \
-    --fresh training/default/fresh.h5 --write-card -o "$WORK/run/ship/card_out.json" >/dev/null
+    --heldout-indices val --skip-heldout "${CARD_SKIP:-286}" --max-heldout 50 --fresh training/default/fresh.h5 \
+    -o "$OUT/card.json" >/dev/null
   stamp "card exit $?"
-  tar_ship || die "tar ship"
 fi
 if [ -n "$BENCH_SECONDS" ]; then
   timeout "$BENCH_SECONDS" $PY benchmarks/bench_model.py --gpu --skip-cpu --model "$WORK/run/ship" \

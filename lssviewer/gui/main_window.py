@@ -542,6 +542,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ================================================================== worker signals
     def _on_started(self, rid: int, kind: str) -> None:
+        if self._closing:  # queued signals of a worker already shut down
+            return
         if kind == "sample" and rid == self._sample_req:
             self._set_progress(0, 1, "sampling %p%")
         elif kind == "scan":
@@ -552,6 +554,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_status("Loading the model...")
 
     def _on_progress(self, rid: int, kind: str, payload: tuple) -> None:
+        if self._closing:  # queued signals of a worker already shut down
+            return
         tag = payload[0]
         if kind == "sample":
             if rid != self._sample_req:
@@ -580,6 +584,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.stats_panel.add_error(payload[1], payload[2])
 
     def _on_result(self, rid: int, kind: str, out: Any) -> None:
+        if self._closing:  # queued signals of a worker already shut down
+            return
         if kind == "load_model" and rid == self._model_req:
             self._model_loaded(out)
         elif kind == "sample" and rid == self._sample_req:
@@ -616,6 +622,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._warm_req = self.worker.warm_up()  # queued behind the first sample
 
     def _on_failed(self, rid: int, kind: str, message: str) -> None:
+        if self._closing:  # queued signals of a worker already shut down
+            return
         if kind == "load_model":
             if rid != self._model_req:
                 return
@@ -638,6 +646,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.request_failed.emit(kind, message)
 
     def _on_cancelled(self, rid: int, kind: str) -> None:
+        if self._closing:  # queued signals of a worker already shut down
+            return
         if kind == "scan" and rid == self._scan_req:
             self.likelihood_panel.stopped("Cancelled")
         if kind == "sample" and rid != self._sample_req:
@@ -647,6 +657,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.request_cancelled.emit(kind)
 
     def _on_finished(self, rid: int, kind: str) -> None:
+        if self._closing:  # queued signals of a worker already shut down
+            return
         if kind == "warm_up" and rid == self._warm_req:
             self.warmed_up = True
         if kind == "scan" and rid == self._scan_req:
