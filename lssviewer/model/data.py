@@ -69,7 +69,7 @@ def suite_from_catalogs(catalogs: Sequence[HaloCatalog], n_halos: int | None = N
         raws.append(catalog_to_raw(cat))
         thetas.append((cat.omega_m, cat.sigma_8))
     raw = np.stack(raws)
-    digest = hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
+    digest = features_sha256(raw)
     cosmo = first.cosmology
     return Suite(raw=raw, theta=np.array(thetas, dtype=np.float64), box_size=float(first.box_size),
                  redshift=float(first.redshift), n_halos=int(raw.shape[1]),
@@ -84,6 +84,11 @@ def load_suite(path: str | os.PathLike[str], n_halos: int | None = None) -> Suit
 
     catalogs = hdf5.read(path)
     return suite_from_catalogs(catalogs, n_halos=n_halos, source=os.fspath(Path(path).resolve()))
+
+
+def features_sha256(raw: np.ndarray) -> str:
+    """Checksum of a suite's feature array (boxes, halos, features): a model's ``data.features_sha256``."""
+    return hashlib.sha256(np.ascontiguousarray(raw).tobytes()).hexdigest()
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

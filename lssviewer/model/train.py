@@ -19,7 +19,6 @@ import contextlib
 import copy
 import csv
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -40,6 +39,7 @@ from lssviewer.model.data import (
     BatchSource,
     Suite,
     check_suite_in_prior,
+    features_sha256,
     load_suite,
     split_indices,
     suite_from_catalogs,
@@ -652,7 +652,7 @@ def _warm_start_split(cfg: TrainConfig, suite: Suite, verbose: bool = True) -> t
     else:
         if source_n > len(suite):
             why = f"it was trained on {source_n} boxes, the suite has {len(suite)}"
-        elif hashlib.sha256(np.ascontiguousarray(suite.raw[:source_n]).tobytes()).hexdigest() != source_sha:
+        elif features_sha256(suite.raw[:source_n]) != source_sha:
             why = f"the suite's first {source_n} boxes are not those it was trained on"
     if not why:
         return warm_start_split(len(suite), cfg.val_fraction, cfg.seed, source_n, source_val)
