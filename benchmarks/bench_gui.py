@@ -13,12 +13,14 @@ Timings on a shared 2-core machine are upper bounds.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,12 +45,46 @@ def wait(app, predicate, timeout: float = 300.0) -> float:
     return time.perf_counter() - t0
 
 
+class CollectionLog:
+    """Every cyclic garbage collection: the thread that ran it, its generation and its duration (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.main = threading.get_ident()
+        self.rows: list[tuple[bool, int, float]] = []  # (in the GUI thread, generation, seconds)
+        self._t0: dict[int, float] = {}
+        self.first = self.last = 0  # the rows while the window was open
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict) -> None:
+        tid = threading.get_ident()
+        if phase == "start":
+            self._t0[tid] = time.perf_counter()
+        elif tid in self._t0:
+            self.rows.append((tid == self.main, info["generation"], time.perf_counter() - self._t0.pop(tid)))
+
+    def summary(self) -> dict:
+        """While a window (and its worker) was open: collections per thread, full ones and the longest in the GUI
+        thread (the window's stall); imports before and the rotation test after are left out."""
+        rows = self.rows[self.first:self.last]
+        gui = [r for r in rows if r[0]]
+        return {"in_gui_thread": len(gui), "in_other_threads": len(rows) - len(gui),
+                "full_in_gui_thread": sum(1 for r in gui if r[1] == 2),
+                "longest_in_gui_thread_s": max((r[2] for r in gui), default=0.0)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model directory (default: built-in, else a stand-in)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=str(HERE / "results" / "gui.json"))
+    ap.add_argument("--no-gc-guard", action="store_true",
+                    help="let CPython collect in any thread, as before lssviewer.gui.gc_guard (for comparison)")
     args = ap.parse_args()
+    if args.no_gc_guard:
+        from lssviewer.gui.gc_guard import MainThreadCollector
+
+        MainThreadCollector.start = MainThreadCollector.stop = lambda self: None  # type: ignore[method-assign]
+    collections = CollectionLog()
 
     from PySide6 import QtCore, QtWidgets
 
@@ -75,6 +111,7 @@ def main() -> int:
                      "display": os.environ.get("DISPLAY", "")}
 
     # 1. launch to first rendered sample (window construction + model load + sample + render)
+    collections.first = len(collections.rows)
     t0 = time.perf_counter()
     win = MainWindow(model_path=args.model, settings=settings)
     win.resize(1400, 900)
@@ -129,6 +166,10 @@ def main() -> int:
     timer.stop()
     gaps["scan"] = float(np.max(np.diff(ticks)))
     results["max_gui_gap_s"] = gaps
+    collections.last = len(collections.rows)
+    t0 = time.perf_counter()
+    gc.collect()  # what a full collection in the GUI thread would cost now (with the guard: after its freeze)
+    full_collection_s = time.perf_counter() - t0
     win.close()
 
     # 4. frame time when rotating 50k points (800 x 600 view, plain repaint per frame)
@@ -155,6 +196,8 @@ def main() -> int:
     results["rotate_50k_frame_s"] = {"median": statistics.median(frames), "p90": float(np.percentile(frames, 90))}
     view.close_view()
     results["n_halos_sampled"] = n_halos
+    results["gc_guard"] = not args.no_gc_guard
+    results["collections"] = {**collections.summary(), "full_collection_after_a_scan_s": full_collection_s}
 
     rows = [("launch -> first sample on screen", f"{results['launch_to_first_sample_s']:.2f} s"),
             ("slider release -> new sample on screen (median)",
@@ -162,7 +205,12 @@ def main() -> int:
             ("longest GUI gap during a sample", f"{gaps['sample'] * 1e3:.0f} ms"),
             ("longest GUI gap during a scan", f"{gaps['scan'] * 1e3:.0f} ms"),
             ("rotate 50k points: frame (median / p90)", "{:.0f} / {:.0f} ms".format(
-                results["rotate_50k_frame_s"]["median"] * 1e3, results["rotate_50k_frame_s"]["p90"] * 1e3))]
+                results["rotate_50k_frame_s"]["median"] * 1e3, results["rotate_50k_frame_s"]["p90"] * 1e3)),
+            ("collections in the GUI thread / in other threads", "{in_gui_thread} / {in_other_threads}".format(
+                **results["collections"])),
+            ("longest collection in the GUI thread",
+             f"{results['collections']['longest_in_gui_thread_s'] * 1e3:.1f} ms"),
+            ("a full collection after the sample and scan", f"{full_collection_s * 1e3:.1f} ms")]
     print(f"model: {model_desc}; {n_halos} halos per sample")
     width = max(len(r[0]) for r in rows)
     for k, v in rows:

@@ -40,6 +40,10 @@ def _collect_qt_garbage_in_the_main_thread(request):
     for _ in range(2):
         QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
         gc.collect()
+    guard = sys.modules.get("lssviewer.gui.gc_guard")
+    if guard is not None and guard.active():
+        n = guard.reset()
+        pytest.fail(f"{n} GUI-thread garbage collector(s) left on: a window, worker or plot thread was not shut down")
 
 
 REPO = Path(__file__).resolve().parents[1]

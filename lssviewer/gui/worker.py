@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore
 
+from lssviewer.gui.gc_guard import MainThreadCollector
+
 #: Minimum time between two intermediate states sent to the GUI during sampling (seconds): the
 #: GUI renders each state and the whole window is re-composed through OpenGL (30-80 ms with
 #: llvmpipe on 2 cores), so 4 per second.
@@ -249,6 +251,9 @@ class InferenceWorker(QtCore.QObject):
         self.info: ModelInfo | None = None
         if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
             sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+        # cyclic garbage (closed dialogs and windows hold Qt objects) must not be collected in the worker thread
+        self.gc_guard = MainThreadCollector(self)
+        self.gc_guard.start()
         self._thread = threading.Thread(target=self._loop, name="lssviewer-inference", daemon=True)
         self._thread.start()
 
@@ -344,7 +349,10 @@ class InferenceWorker(QtCore.QObject):
                 self._current.cancel_event.set()
             self._cond.notify_all()
         self._thread.join(timeout)
-        return not self._thread.is_alive()
+        if self._thread.is_alive():
+            return False  # (the guard stays on while the thread runs)
+        self.gc_guard.stop()
+        return True
 
     # ------------------------------------------------------------------ internals
     def _submit(self, kind: str, params: dict, supersede: bool = False) -> int:

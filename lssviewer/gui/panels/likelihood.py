@@ -21,6 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from lssviewer.gui.gc_guard import MainThreadCollector
+
 MODES = {"omega_m": "Ωm profile", "sigma_8": "σ8 profile", "grid": "2-D grid"}
 #: Plain Unicode labels: mathtext costs ~100 ms on a first draw, which would stall the window.
 PARAM_LABELS = {"omega_m": "Ωm", "sigma_8": "σ8"}
@@ -96,6 +98,8 @@ class _RenderThread(QtCore.QObject):
         self._cond = threading.Condition()
         self._job: Callable[[], QtGui.QImage] | None = None
         self._stop = False
+        self.gc_guard = MainThreadCollector(self)  # cyclic garbage is collected in the GUI thread, not this one
+        self.gc_guard.start()
         self._thread = threading.Thread(target=self._loop, name="lssviewer-plot", daemon=True)
         self._thread.start()
 
@@ -109,6 +113,8 @@ class _RenderThread(QtCore.QObject):
             self._stop = True
             self._cond.notify()
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self.gc_guard.stop()
 
     def _loop(self) -> None:
         from lssviewer.gui.worker import lower_thread_priority
