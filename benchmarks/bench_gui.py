@@ -50,9 +50,10 @@ class CollectionLog:
 
     def __init__(self) -> None:
         self.main = threading.get_ident()
-        self.rows: list[tuple[bool, int, float]] = []  # (in the GUI thread, generation, seconds)
+        self.rows: list[tuple[bool, int, float, float]] = []  # (in the GUI thread, generation, seconds, end time)
         self._t0: dict[int, float] = {}
         self.first = self.last = 0  # the rows while the window was open
+        self.launch = 0.0
         gc.callbacks.append(self._note)
 
     def _note(self, phase: str, info: dict) -> None:
@@ -60,16 +61,22 @@ class CollectionLog:
         if phase == "start":
             self._t0[tid] = time.perf_counter()
         elif tid in self._t0:
-            self.rows.append((tid == self.main, info["generation"], time.perf_counter() - self._t0.pop(tid)))
+            t1 = time.perf_counter()
+            self.rows.append((tid == self.main, info["generation"], t1 - self._t0.pop(tid), t1))
 
     def summary(self) -> dict:
         """While a window (and its worker) was open: collections per thread, full ones and the longest in the GUI
         thread (the window's stall); imports before and the rotation test after are left out."""
         rows = self.rows[self.first:self.last]
         gui = [r for r in rows if r[0]]
+        longest = max(rows, key=lambda r: r[2], default=None)
         return {"in_gui_thread": len(gui), "in_other_threads": len(rows) - len(gui),
                 "full_in_gui_thread": sum(1 for r in gui if r[1] == 2),
-                "longest_in_gui_thread_s": max((r[2] for r in gui), default=0.0)}
+                "longest_in_gui_thread_s": max((r[2] for r in gui), default=0.0),
+                "longest_in_any_thread": None if longest is None else {
+                    "seconds": longest[2], "generation": longest[1], "gui_thread": longest[0],
+                    "after_launch_s": longest[3] - self.launch},
+                "total_s": sum(r[2] for r in rows)}
 
 
 def main() -> int:
@@ -85,6 +92,17 @@ def main() -> int:
 
         MainThreadCollector.start = MainThreadCollector.stop = lambda self: None  # type: ignore[method-assign]
     collections = CollectionLog()
+    from lssviewer.gui import gc_guard
+
+    freezes: list[float] = []
+    plain_freeze_now = gc_guard.freeze_now
+
+    def timed_freeze_now() -> None:
+        t0 = time.perf_counter()
+        plain_freeze_now()
+        freezes.append(time.perf_counter() - t0)
+
+    gc_guard.freeze_now = timed_freeze_now  # (the window calls it once the worker has warmed up)
 
     from PySide6 import QtCore, QtWidgets
 
@@ -94,9 +112,9 @@ def main() -> int:
 
     model_desc = args.model
     if args.model is None:
-        from lssviewer.model.api import DEFAULT_MODEL_DIRS
-
-        builtin = next((d for d in DEFAULT_MODEL_DIRS if (d / "model.json").is_file()), None)
+        from lssviewer.resources import default_model_dir  # (not lssviewer.model: torch is imported by the worker,
+                                                         # after the window is made, as in the app)
+        builtin = default_model_dir() if (default_model_dir() / "model.json").is_file() else None
         if builtin is not None:
             args.model, model_desc = str(builtin), f"built-in ({builtin})"
         else:
@@ -111,7 +129,9 @@ def main() -> int:
                      "display": os.environ.get("DISPLAY", "")}
 
     # 1. launch to first rendered sample (window construction + model load + sample + render)
+    results["torch_imported_before_the_window"] = "torch" in sys.modules
     collections.first = len(collections.rows)
+    collections.launch = time.perf_counter()
     t0 = time.perf_counter()
     win = MainWindow(model_path=args.model, settings=settings)
     win.resize(1400, 900)
@@ -197,7 +217,8 @@ def main() -> int:
     view.close_view()
     results["n_halos_sampled"] = n_halos
     results["gc_guard"] = not args.no_gc_guard
-    results["collections"] = {**collections.summary(), "full_collection_after_a_scan_s": full_collection_s}
+    results["collections"] = {**collections.summary(), "full_collection_after_a_scan_s": full_collection_s,
+                              "freeze_after_warm_up_s": freezes}
 
     rows = [("launch -> first sample on screen", f"{results['launch_to_first_sample_s']:.2f} s"),
             ("slider release -> new sample on screen (median)",

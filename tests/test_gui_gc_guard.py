@@ -64,15 +64,32 @@ def test_without_a_guard_the_worker_thread_collects(qtbot):
     assert threads - {threading.get_ident()}, "expected collections in the allocating thread"
 
 
+class _QtHolder:
+    """A Qt object inside a reference cycle that notes the thread its destruction runs in."""
+
+    def __init__(self, where: list) -> None:
+        self.obj = QtCore.QObject()
+        self.where = where
+        self.me = self
+
+    def __del__(self) -> None:
+        self.where.append(threading.get_ident())
+
+
 def test_with_a_guard_only_the_gui_thread_collects_and_garbage_is_freed(qtbot):
-    guard = MainThreadCollector(interval_ms=20)
+    guard = MainThreadCollector()
     guard.start()
     try:
         assert gc_guard.active() and not gc.isenabled()
-        threads, n = _collections_by_thread(600, qtbot)
+        before = sum(gc_guard.collections)
+        where: list[int] = []
+        _QtHolder(where)  # cyclic garbage holding a QObject, made in the GUI thread as a closed dialog would be
+        threads, n = _collections_by_thread(800, qtbot)
         assert n > 0, "the guard's timer never collected"
         assert threads == {threading.get_ident()}
-        assert sum(guard.collections) == n
+        assert sum(gc_guard.collections) - before == n
+        qtbot.waitUntil(lambda: bool(where), timeout=5000)
+        assert where == [threading.get_ident()], "the Qt object was destroyed outside the GUI thread"
         # garbage made in another thread is freed within a few timer ticks
         box: list = []
         t = threading.Thread(target=lambda: box.append(weakref.ref(_Node())) or [_Node() for _ in range(2000)])
@@ -104,6 +121,41 @@ def test_guards_nest_and_restore_the_collector_as_it_was(qtbot):
         gc.enable()
 
 
+def test_a_lost_guard_keeps_the_timer_collecting_and_reset_forgets_it(qtbot):
+    lost = MainThreadCollector()
+    lost.start()
+    del lost  # never stopped (its owner died): collection stays with the GUI-thread timer, it does not stop
+    before = sum(gc_guard.collections)
+    for _ in range(3000):
+        _Node()
+    qtbot.waitUntil(lambda: sum(gc_guard.collections) > before, timeout=5000)
+    fresh = MainThreadCollector()
+    fresh.start()
+    assert gc_guard.reset() == 2 and not gc_guard.active() and gc.isenabled()
+    assert not fresh.started
+    newer = MainThreadCollector()
+    newer.start()
+    fresh.stop()  # a guard from before reset() must not release the newer one
+    assert gc_guard.active() and newer.started
+    newer.stop()
+    assert not gc_guard.active() and gc.isenabled()
+
+
+def test_freeze_now_keeps_long_lived_objects_out_of_collections(qtbot):
+    guard = MainThreadCollector()
+    guard.start()
+    try:
+        keep = [[i] for i in range(20_000)]  # long-lived objects made after the guard started
+        assert len(gc.get_objects(2)) + len(gc.get_objects(1)) + len(gc.get_objects(0)) >= 20_000
+        frozen = gc.get_freeze_count()
+        gc_guard.freeze_now()
+        assert gc.get_freeze_count() >= frozen + 20_000
+        assert all(len(gc.get_objects(g)) < 20_000 for g in range(3))
+    finally:
+        guard.stop()
+    assert gc.get_freeze_count() == 0 and keep
+
+
 def test_generation_due_follows_cpythons_counters(monkeypatch):
     monkeypatch.setattr(gc, "get_threshold", lambda: (700, 10, 10))
     for counts, due in [((10, 0, 0), None), ((700, 0, 0), 0), ((700, 10, 0), 1), ((701, 10, 10), 2),
@@ -113,6 +165,9 @@ def test_generation_due_follows_cpythons_counters(monkeypatch):
     monkeypatch.setattr(gc, "get_threshold", lambda: (0, 10, 10))  # gc.set_threshold(0): collection off
     monkeypatch.setattr(gc, "get_count", lambda: (10_000, 10, 10))
     assert gc_guard._generation_due() is None
+    monkeypatch.setattr(gc, "get_threshold", lambda: (2000, 10, 0))  # Python 3.14's incremental collector
+    monkeypatch.setattr(gc, "get_count", lambda: (2001, 0, 0))
+    assert gc_guard._generation_due() == 1
 
 
 def test_the_inference_worker_holds_a_guard_while_its_thread_runs(qtbot):
@@ -124,4 +179,13 @@ def test_the_inference_worker_holds_a_guard_while_its_thread_runs(qtbot):
     finally:
         assert w.shutdown(timeout=10)
     assert not w.gc_guard.started and not gc_guard.active()
-    assert QtCore.QThread.currentThread() is w.gc_guard.thread()
+
+
+def test_the_likelihood_plot_thread_holds_a_guard_until_closed(qtbot):
+    from lssviewer.gui.panels.likelihood import LikelihoodPanel
+
+    panel = LikelihoodPanel()
+    qtbot.addWidget(panel)
+    assert gc_guard.active()
+    panel.close_renderer()
+    assert not gc_guard.active() and gc.isenabled()

@@ -1,4 +1,4 @@
-"""Run Python's cyclic garbage collector in the GUI thread only, while a background worker exists.
+"""Run Python's cyclic garbage collector in the GUI thread only, while a background thread of the window exists.
 
 Why: CPython runs an automatic collection in whichever thread happens to allocate when a generation's threshold is
 crossed. With the inference worker allocating (torch, numpy) most of the time, that is usually the worker thread.
@@ -6,17 +6,23 @@ A collection that finds an unreachable reference cycle holding a Qt wrapper (a c
 a lambda, a closed window) then destroys the C++ object in the worker thread, and Qt objects must be destroyed in
 the thread they live in: the process can crash later, inside Qt's event loop, far from the cause (seen once in CI).
 
-How: while a guard is active, automatic collection is off and a 0.2 s timer in the GUI thread collects instead,
-choosing the generation from the same counters and thresholds CPython uses (``gc.get_count`` keeps counting while
-the collector is disabled). A full collection of a process that has imported torch, VTK and scipy takes ~0.2 s,
-which would stall the window; so the guard ``gc.freeze()``-s everything tracked at that moment (modules, functions,
-classes: objects that live as long as the process), and full collections traverse only what was made since
-(measured by ``benchmarks/bench_gui.py``: see its "collections" rows). Cyclic garbage not yet collected when the guard
-starts is frozen with the rest and freed when the last guard stops (collecting first would cost the ~0.2 s at
-launch).
+How: while a guard is held, automatic collection is off and one 0.2 s timer in the GUI thread collects instead,
+choosing the generation from the counters and thresholds CPython uses (``gc.get_count`` keeps counting while the
+collector is disabled): a young collection when generation 0 is over its threshold, generation 1 every 10 of those,
+a full collection every 10 of those (CPython skips some of these while few objects are new; the guard does not).
+On Python >= 3.14 with the incremental collector (third threshold 0) it runs ``gc.collect(1)``, the young
+generation plus an increment of the old one, as the automatic collector there does.
 
-Guards nest (one per worker: tests open many windows): the first one to start freezes and disables, the last one to
-stop unfreezes and restores the collector as it was.
+A full collection of a process that has imported torch, VTK and scipy takes ~0.2 s on 2 cores, which would stall the
+window; so the first guard ``gc.freeze()``-s everything tracked when it starts (modules, classes, functions), and
+:func:`freeze_now` does it again once the window's long-lived objects exist (the window calls it when the worker
+has loaded the model and done its first-time imports): full collections then traverse only what was made since
+(``benchmarks/bench_gui.py`` measures one). The price: reference cycles among frozen objects that become garbage
+are freed only when the last guard is released (the window closes), and so is cyclic garbage not yet collected when
+a freeze happens (collecting it first would cost the ~0.2 s).
+
+Guards nest (the worker and the plot thread each hold one; tests open many windows): the first one acquired freezes
+and disables, the last one released unfreezes and restores the collector as it was.
 """
 
 from __future__ import annotations
@@ -32,90 +38,121 @@ CHECK_INTERVAL_MS = 200
 
 _lock = threading.Lock()
 _active = 0
+_epoch = 0  # bumped by reset(): guards started before it no longer count
 _was_enabled = True
+_timer: QtCore.QTimer | None = None
+#: Collections run by the guard's timer since the process started, per generation argument of gc.collect.
+collections = [0, 0, 0]
 
 
 def _generation_due() -> int | None:
-    """The oldest generation CPython would collect now from ``gc.get_count()`` and ``gc.get_threshold()``, or None."""
+    """The generation to collect now from ``gc.get_count()`` and ``gc.get_threshold()``, or None."""
     counts, thresholds = gc.get_count(), gc.get_threshold()
     if thresholds[0] <= 0 or counts[0] < thresholds[0]:
         return None
+    if thresholds[2] == 0:  # the incremental collector (Python 3.14): young generation + an increment of the old
+        return 1
     for gen in (2, 1):
         if thresholds[gen] > 0 and counts[gen] >= thresholds[gen]:
             return gen
     return 0
 
 
-class MainThreadCollector(QtCore.QObject):
-    """Collects cyclic garbage on a GUI-thread timer while started; see the module docstring.
+def collect_if_due() -> int | None:
+    """Run the collection that is due (see the module docstring) in the calling thread; returns its generation."""
+    gen = _generation_due()
+    if gen is not None:
+        gc.collect(gen)
+        collections[gen] += 1
+    return gen
 
-    Create it in the GUI thread (its timer fires there), :meth:`start` it before starting a worker thread and
-    :meth:`stop` it after the worker has stopped. ``collections`` counts the collections it ran, per generation.
+
+def _ensure_timer() -> QtCore.QTimer:
+    """The one collecting timer, living in the application's (GUI) thread for the rest of the process."""
+    global _timer
+    if _timer is None:
+        app = QtCore.QCoreApplication.instance()
+        if app is None:
+            raise RuntimeError("the GUI-thread garbage collector needs a QApplication")
+        _timer = QtCore.QTimer(app)
+        _timer.setInterval(CHECK_INTERVAL_MS)
+        _timer.timeout.connect(collect_if_due)
+    return _timer
+
+
+class MainThreadCollector:
+    """A guard: while started, cyclic garbage is collected only by the GUI-thread timer (see the module docstring).
+
+    :meth:`start` it in the GUI thread before starting a background thread and :meth:`stop` it once that thread has
+    stopped. Both are idempotent. A guard that is never stopped leaves collection with the timer (safe: nothing
+    collects in other threads, nothing piles up), with the first freeze kept, until :func:`reset`.
     """
 
-    def __init__(self, parent: QtCore.QObject | None = None, interval_ms: int = CHECK_INTERVAL_MS):
-        super().__init__(parent)
-        self._timer = QtCore.QTimer(self)
-        self._timer.setInterval(int(interval_ms))
-        self._timer.timeout.connect(self.collect_if_due)
-        self._started = False
-        self.collections = [0, 0, 0]
+    def __init__(self) -> None:
+        self._epoch: int | None = None  # the reset() epoch it was started in, None when stopped
 
     @property
     def started(self) -> bool:
-        return self._started
+        return self._epoch is not None and self._epoch == _epoch
 
     def start(self) -> None:
-        """Take over collection from CPython (idempotent)."""
         global _active, _was_enabled
-        if self._started:
+        if self.started:
             return
+        timer = _ensure_timer()
         with _lock:
             if _active == 0:
                 _was_enabled = gc.isenabled()
                 gc.disable()
-                gc.freeze()  # (no collection first: ~0.2 s at launch; what is garbage now waits for unfreeze)
+                gc.freeze()  # (no collection first: ~0.2 s at launch; see the module docstring)
             _active += 1
-        self._started = True
-        self._timer.start()
+            self._epoch = _epoch
+        timer.start()
 
     def stop(self) -> None:
-        """Give collection back to CPython once the last guard stops (idempotent)."""
-        global _active
-        if not self._started:
+        if not self.started:
+            self._epoch = None
             return
-        self._timer.stop()
-        self._started = False
-        with _lock:
-            if _active == 0:
-                return  # (after reset())
-            _active -= 1
-            if _active == 0:
-                gc.unfreeze()
-                if _was_enabled:
-                    gc.enable()
-
-    def collect_if_due(self) -> int | None:
-        """Run the collection CPython would have run by now, in this (the GUI) thread; returns its generation."""
-        gen = _generation_due()
-        if gen is not None:
-            gc.collect(gen)
-            self.collections[gen] += 1
-        return gen
+        self._epoch = None
+        _release()
 
 
-def reset() -> int:
-    """Hand collection back to CPython whatever guards are on (for test teardown); returns how many were on."""
+def _release() -> None:
     global _active
     with _lock:
-        n, _active = _active, 0
-        if n:
+        _active -= 1
+        if _active == 0:
+            if _timer is not None:
+                _timer.stop()
             gc.unfreeze()
             if _was_enabled:
                 gc.enable()
+
+
+def freeze_now() -> None:
+    """While a guard is held: collect the young generations and freeze everything tracked, so later full collections
+    skip it. Call it once the long-lived objects exist (the model loaded, first-time imports done): ~10 ms, against
+    ~0.2 s for each full collection that would traverse them."""
+    with _lock:
+        if _active == 0:
+            return
+        gc.collect(1)
+        gc.freeze()
+
+
+def reset() -> int:
+    """Release every guard whatever its owner (for test teardown); returns how many were held."""
+    global _active, _epoch
+    with _lock:
+        n = _active
+        _epoch += 1
+    if n:
+        with _lock:
+            _active = 1
+        _release()
     return n
 
 
 def active() -> bool:
-    """True while at least one guard is started (automatic collection is then off)."""
+    """True while at least one guard is held (automatic collection is then off)."""
     return _active > 0

@@ -23,7 +23,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from lssviewer.catalog import HaloCatalog
 from lssviewer.cosmology import FIDUCIAL, Cosmology
 from lssviewer.errors import LssviewerError
-from lssviewer.gui import export
+from lssviewer.gui import export, gc_guard
 from lssviewer.gui.controls import ControlsPanel
 from lssviewer.gui.panels.likelihood import ZOOM_COARSE, LikelihoodPanel, scan_grid
 from lssviewer.gui.panels.statistics import StatisticsPanel
@@ -661,6 +661,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if kind == "warm_up" and rid == self._warm_req:
             self.warmed_up = True
+            gc_guard.freeze_now()  # the model and the first-time imports are long-lived: keep them out of collections
         if kind == "scan" and rid == self._scan_req:
             self.likelihood_panel.set_busy(False)
         if kind == "stats" and rid == self._stats_req:

@@ -252,10 +252,14 @@ class InferenceWorker(QtCore.QObject):
         if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
             sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         # cyclic garbage (closed dialogs and windows hold Qt objects) must not be collected in the worker thread
-        self.gc_guard = MainThreadCollector(self)
+        self.gc_guard = MainThreadCollector()
         self.gc_guard.start()
         self._thread = threading.Thread(target=self._loop, name="lssviewer-inference", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            self.gc_guard.stop()
+            raise
 
     # ------------------------------------------------------------------ GUI-thread API
     def load_model(self, path: str | None = None, device: str | None = None) -> int:

@@ -98,10 +98,14 @@ class _RenderThread(QtCore.QObject):
         self._cond = threading.Condition()
         self._job: Callable[[], QtGui.QImage] | None = None
         self._stop = False
-        self.gc_guard = MainThreadCollector(self)  # cyclic garbage is collected in the GUI thread, not this one
+        self.gc_guard = MainThreadCollector()  # cyclic garbage is collected in the GUI thread, not this one
         self.gc_guard.start()
         self._thread = threading.Thread(target=self._loop, name="lssviewer-plot", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            self.gc_guard.stop()
+            raise
 
     def request(self, job: Callable[[], QtGui.QImage]) -> None:
         with self._cond:
