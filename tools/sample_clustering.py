@@ -1,12 +1,16 @@
 """Small-scale clustering and infall of model samples against simulations at one cosmology.
 
     python tools/sample_clustering.py --models resources/models/default OTHER [--fresh training/default/fresh.h5]
-        [--cosmology 0.3175,0.834] [--n 16] [--seed 2]
+        [--cosmology 0.3175,0.834 | --cosmology all] [--n 16] [--seed 2]
 
 For each model, ``--n`` samples (seed ``--seed``, the model's default sampler) at the cosmology, and the
 simulations of ``--fresh`` at that cosmology: the real-space 2PCF xi at 2 / 6 / 10 Mpc/h and the mean radial
 pairwise velocity v12 [km/s] at 6 / 10 / 14 Mpc/h (the bins whose centres are nearest; shared bins,
 ``lssviewer.stats.compute_sets``), means over catalogs. The numbers docs/model.md quotes for each shipped model.
+
+Also the halo exclusion: pairs closer than 3 Mpc/h per box, and pairs closer than the simulations' closest pair
+(their halo finder never puts two halos closer; for these masses the sum of the two R_200m is ~2.5 Mpc/h). With
+``--cosmology all`` every cosmology of ``--fresh`` in turn, the k-th with sample seed ``--seed + k``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -25,6 +30,19 @@ from lssviewer.stats import compute_sets  # noqa: E402
 
 XI_AT = (2.0, 6.0, 10.0)
 V12_AT = (6.0, 10.0, 14.0)
+CLOSE = 3.0  # Mpc/h
+
+
+def close_separations(catalogs, r: float = 4.0) -> list[np.ndarray]:
+    """Per catalog, the separations [Mpc/h] of all pairs closer than ``r`` (periodic box, minimum image)."""
+    out = []
+    for c in catalogs:
+        box = float(c.box_size)
+        x = np.mod(c.positions, box)
+        pairs = cKDTree(x, boxsize=box).query_pairs(r, output_type="ndarray")
+        d = (x[pairs[:, 0]] - x[pairs[:, 1]] + box / 2) % box - box / 2
+        out.append(np.linalg.norm(d, axis=1))
+    return out
 
 
 def at(result, where) -> list[float]:
@@ -37,29 +55,45 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["resources/models/default"])
     ap.add_argument("--fresh", default="training/default/fresh.h5")
-    ap.add_argument("--cosmology", default="0.3175,0.834", help="omega_m,sigma_8")
+    ap.add_argument("--cosmology", default="0.3175,0.834", help="omega_m,sigma_8, or 'all'")
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--seed", type=int, default=2)
     args = ap.parse_args(argv)
-    om, s8 = (float(v) for v in args.cosmology.split(","))
     cosmos = hdf5.read_cosmologies(args.fresh)
-    idx = [i for i, c in enumerate(cosmos)
-           if c is not None and abs(c.omega_m - om) < 1e-6 and abs(c.sigma_8 - s8) < 1e-6]
-    if not idx:
-        sys.exit(f"error: {args.fresh}: no simulation at omega_m={om}, sigma_8={s8}")
-    sets = {"simulations": hdf5.read(args.fresh, idx)}
-    for m in args.models:
-        sets[m] = load_model(m).sample(om, s8, n=args.n, seed=args.seed)
+    if args.cosmology == "all":
+        targets = sorted({(c.omega_m, float(c.sigma_8)) for c in cosmos if c is not None})
+    else:
+        targets = [tuple(float(v) for v in args.cosmology.split(","))]
+    models = {m: load_model(m) for m in args.models}
+    for k, (om, s8) in enumerate(targets):
+        idx = [i for i, c in enumerate(cosmos)
+               if c is not None and abs(c.omega_m - om) < 1e-6 and abs(c.sigma_8 - s8) < 1e-6]
+        if not idx:
+            sys.exit(f"error: {args.fresh}: no simulation at omega_m={om}, sigma_8={s8}")
+        seed = args.seed + k if args.cosmology == "all" else args.seed
+        sets = {"simulations": hdf5.read(args.fresh, idx)}
+        for m, model in models.items():
+            sets[m] = model.sample(om, s8, n=args.n, seed=seed)
+        report(om, s8, sets, len(idx), args.n, seed)
+
+
+def report(om: float, s8: float, sets: dict, n_sims: int, n: int, seed: int) -> None:
     xi = compute_sets("xi", sets)
     v12 = compute_sets("pairwise", sets)
-    print(f"({om}, {s8}); {len(idx)} simulations, {args.n} samples (seed {args.seed})")
+    close = {label: close_separations(cats) for label, cats in sets.items()}
+    closest = min((float(d.min()) for d in close["simulations"] if len(d)), default=0.0)
+    print(f"({om}, {s8}); {n_sims} simulations, {n} samples (seed {seed}); the simulations' closest pair "
+          f"{closest:.2f} Mpc/h")
     xi_at = "/".join(f"{x:g}" for x in XI_AT)
     v12_at = "/".join(f"{x:g}" for x in V12_AT)
-    print(f"{'set':44s} xi at {xi_at} Mpc/h      v12 at {v12_at} Mpc/h [km/s]")
+    print(f"{'set':44s} xi at {xi_at} Mpc/h      v12 at {v12_at} Mpc/h [km/s]   pairs per box: "
+          f"< {CLOSE:g} Mpc/h, < {closest:.2f}")
     for label in sets:
         a = " / ".join(f"{v:5.1f}" for v in at(xi[label], XI_AT))
         b = " / ".join(f"{v:6.0f}" for v in at(v12[label], V12_AT))
-        print(f"{label:44s} {a:24s} {b}")
+        n_close = np.mean([(d < CLOSE).sum() for d in close[label]])
+        n_closer = np.mean([(d < closest).sum() for d in close[label]])
+        print(f"{label:44s} {a:24s} {b:28s} {n_close:5.2f}  {n_closer:5.2f}")
 
 
 if __name__ == "__main__":
