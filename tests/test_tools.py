@@ -179,7 +179,22 @@ def test_sample_clustering_reads_the_nearest_bins_and_names_a_missing_cosmology(
     direct += sample_clustering.at(compute("pairwise", sims[:3]), sample_clustering.V12_AT)
     assert np.isfinite(direct).all()
     np.testing.assert_allclose(printed[:3], direct[:3], atol=0.051)  # printed to 0.1
-    np.testing.assert_allclose(printed[3:], direct[3:], atol=0.51)  # printed to 1 km/s
+    np.testing.assert_allclose(printed[3:6], direct[3:], atol=0.51)  # printed to 1 km/s
+    # close pairs per box, against a brute-force minimum-image count over all pairs
+    seps = []
+    for c in sims[:3]:
+        d = c.positions[:, None, :] - c.positions[None, :, :]
+        d -= c.box_size * np.round(d / c.box_size)
+        r = np.linalg.norm(d, axis=-1)[np.triu_indices(len(c), 1)]
+        seps.append(r)
+    closest = min(r.min() for r in seps)
+    assert f"closest pair {closest:.2f} Mpc/h" in lines[0]
+    n_close = np.mean([(r < sample_clustering.CLOSE).sum() for r in seps])
+    np.testing.assert_allclose(printed[6:], [n_close, 0.0], atol=0.0051)  # printed to 0.01
+    sample_clustering.main(["--models", str(model), "--fresh", str(fresh), "--cosmology", "all", "--n", "1"])
+    heads = [line for line in capsys.readouterr().out.splitlines() if line.startswith("(")]
+    assert [h.split(";")[0] for h in heads] == ["(0.2, 0.8)", "(0.3, 0.8)"]
+    assert "(seed 2)" in heads[0] and "(seed 3)" in heads[1]
     with pytest.raises(SystemExit, match="fresh.h5: no simulation at omega_m=0.45, sigma_8=0.65"):
         sample_clustering.main(["--models", str(model), "--fresh", str(fresh), "--cosmology", "0.45,0.65"])
 
