@@ -1,5 +1,5 @@
-"""Network options for small-scale clustering: geometric Fourier bands, the periodic distance bias, relative phases
-and mesh gravity."""
+"""Network options for small-scale clustering: geometric Fourier bands, the periodic distance bias, relative phases,
+mesh gravity and nearest-neighbour features."""
 
 from __future__ import annotations
 
@@ -135,13 +135,14 @@ def test_relative_phases_are_attention_weighted_periodic_offsets():
         torch.testing.assert_close(rel_s, rel, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("option, part", [("relative_phases", "rel_out"), ("mesh_gravity", "mesh_out")])
+@pytest.mark.parametrize("option, part", [("relative_phases", "rel_out"), ("mesh_gravity", "mesh_out"),
+                                          ("neighbours", "nbr_out")])
 def test_new_parts_start_as_the_network_without_them(option, part):
-    """Zero-initialised new parts (relative phases' rel_out, mesh gravity's mesh_out): a network with the option
-    and the weights of one without computes the same eps (so a warm start from an older model begins at
-    exactly its function); once the part is non-zero the network stays permutation equivariant."""
+    """Zero-initialised new parts (relative phases' rel_out, mesh gravity's mesh_out, the neighbours' nbr_out): a
+    network with the option and the weights of one without computes the same eps (so a warm start from an older
+    model begins at exactly its function); once the part is non-zero the network stays permutation equivariant."""
     base = _net()
-    cfg = dict(base.config.to_dict(), **{option: 3 if option == "relative_phases" else 8})
+    cfg = dict(base.config.to_dict(), **{option: {"relative_phases": 3, "mesh_gravity": 8, "neighbours": 3}[option]})
     net = ScoreNetwork(NetworkConfig.from_dict(cfg)).eval()
     missing, unexpected = net.load_state_dict(base.state_dict(), strict=False)
     assert not unexpected and missing and all(f".{part}." in m for m in missing)
@@ -150,7 +151,7 @@ def test_new_parts_start_as_the_network_without_them(option, part):
     with torch.no_grad():
         torch.testing.assert_close(net(z, gamma, theta, (-10.0, 8.0)), base(z, gamma, theta, (-10.0, 8.0)))
         for block in net.blocks:
-            torch.nn.init.normal_(getattr(block, part).out.weight if part == "mesh_out" else block.rel_out.weight,
+            torch.nn.init.normal_(block.rel_out.weight if part == "rel_out" else getattr(block, part).out.weight,
                                   0.0, 0.5)
         out = net(z, gamma, theta, (-10.0, 8.0))
         assert not torch.allclose(out, base(z, gamma, theta, (-10.0, 8.0)))
@@ -164,7 +165,7 @@ def test_torus_network_is_periodic_in_every_position():
     every output unchanged, with all position-reading options on. Without it (raw positions in) it changes."""
 
     opts = dict(d_model=32, n_layers=2, n_heads=4, mlp_ratio=2, cond_dim=32, fourier_features=3, distance_bias=1,
-                relative_phases=3, mesh_gravity=8)
+                relative_phases=3, mesh_gravity=8, neighbours=2)
     torch.manual_seed(0)
     z = torch.randn(2, 30, 7)
     gamma, theta = torch.tensor([-4.0, 2.0]), torch.tensor([[0.3, 0.6], [0.7, 0.2]])
@@ -185,3 +186,42 @@ def test_torus_network_is_periodic_in_every_position():
             assert (a - b).abs().max() > 1e-2
     with pytest.raises(ValueError, match="torus needs fourier_features"):
         ScoreNetwork(NetworkConfig(fourier_features=0, torus=1))
+
+
+def test_neighbour_features_against_a_direct_computation():
+    """Each halo's k nearest neighbours under the minimum image (nearest first), their radial basis values of the
+    separation in units of the mean separation N^(-1/3) and the unit direction times each, against a float64
+    loop; the same with the distance bias's squared separations passed in; translation and permutation
+    invariance; a clear error for k outside [1, N - 1]."""
+    from lssviewer.model.neighbours import RBF_CENTRES, RBF_WIDTH, n_neighbour_features, neighbour_features
+
+    g = torch.Generator().manual_seed(3)
+    u = torch.rand(2, 30, 3, generator=g)
+    u[0, 1] = torch.remainder(u[0, 0] + torch.tensor([0.995, 0.004, 0.0]), 1.0)  # a close pair across a face
+    k = 3
+    f = neighbour_features(u, k)
+    assert f.shape == (2, 30, k, n_neighbour_features())
+    torch.testing.assert_close(neighbour_features(u, k, periodic_sq_distances(u)), f)
+    x = u.double()
+    for b in range(2):
+        for i in range(30):
+            d = x[b] - x[b, i]
+            d -= torch.round(d)
+            r = d.norm(dim=1)
+            r[i] = float("inf")
+            order = torch.argsort(r)[:k]
+            s = r[order] * 30 ** (1 / 3)
+            rbf = torch.exp(-0.5 * ((s[:, None] - RBF_CENTRES.double()) / RBF_WIDTH) ** 2)
+            unit = d[order] / r[order, None]
+            want = torch.cat([rbf, (unit[:, :, None] * rbf[:, None, :]).reshape(k, -1)], dim=1)
+            torch.testing.assert_close(f[b, i].double(), want, rtol=1e-4, atol=1e-5)
+    # the close pair: each other's nearest neighbour, at 0.005 box lengths, in opposite directions
+    assert f[0, 0, 0, :len(RBF_CENTRES)].sum() > 0.5
+    torch.testing.assert_close(f[0, 0, 0, len(RBF_CENTRES):], -f[0, 1, 0, len(RBF_CENTRES):])
+    shifted = torch.remainder(u + torch.tensor([0.37, 0.81, 0.05]), 1.0)
+    torch.testing.assert_close(neighbour_features(shifted, k), f, rtol=1e-4, atol=1e-4)
+    perm = torch.randperm(30, generator=g)
+    torch.testing.assert_close(neighbour_features(u[:, perm], k), f[:, perm])
+    for bad in (0, 30):
+        with pytest.raises(ValueError, match="neighbours must be between 1 and N - 1 = 29"):
+            neighbour_features(u, bad)

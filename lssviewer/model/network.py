@@ -25,6 +25,7 @@ from torch import nn
 
 from lssviewer.model.features import N_FEATURES, POS, UNIFORM_STD, fourier_features
 from lssviewer.model.mesh import mesh_features, n_mesh_features
+from lssviewer.model.neighbours import n_neighbour_features, neighbour_features
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,10 @@ class NetworkConfig:
     # its output is periodic in every halo's position; the VDM then regresses the wrapped normal's noise. 0: the
     # raw standardised positions are inputs too (the models shipped before v0.9).
     torus: int = 0
+    # > 0: each halo's this many nearest neighbours (lssviewer.model.neighbours: radial basis functions of the
+    # separation, and the direction to the neighbour times each) feed every block through a small zero-initialised
+    # MLP conditioned on (t, theta), summed over the neighbours: halo exclusion. 0: off (models up to v0.10).
+    neighbours: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -133,22 +138,42 @@ class Attention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(b, nq, d)), rel.transpose(1, 2).reshape(b, nq, -1)
 
 
-class MeshMessage(nn.Module):
-    """Per-halo message from its mesh features (B, N, F) and the conditioning c (B, cond_dim): a one-hidden-layer
-    MLP whose hidden units are shifted by c (the velocity a given acceleration implies depends on the noise level
-    and the cosmology); the output layer starts at zero, so a block with it starts as the block without."""
+class _Message(nn.Module):
+    """A per-halo message from F features and the conditioning c (B, cond_dim): a hidden layer whose units are
+    shifted by c; the output layer starts at zero, so a block with it starts as the block without (warm starts)."""
 
-    def __init__(self, d: int, cond_dim: int, hidden: int = 64):
+    def __init__(self, n_features: int, d: int, cond_dim: int, hidden: int = 64):
         super().__init__()
-        self.inp = nn.Linear(n_mesh_features(), hidden)
+        self.inp = nn.Linear(n_features, hidden)
         self.cond = nn.Linear(cond_dim, hidden)
         self.out = nn.Linear(hidden, d)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
+
+class MeshMessage(_Message):
+    """Per-halo message from its mesh features (B, N, F) and the conditioning (the velocity a given acceleration
+    implies depends on the noise level and the cosmology)."""
+
+    def __init__(self, d: int, cond_dim: int, hidden: int = 64):
+        super().__init__(n_mesh_features(), d, cond_dim, hidden)
+
     def forward(self, feats: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         h = F.gelu(self.inp(feats.to(self.inp.weight.dtype)) + self.cond(c)[:, None, :])
         return self.out(h)
+
+
+class NeighbourMessage(_Message):
+    """Per-halo message from its nearest neighbours' features (B, N, K, F) and the conditioning (how far apart two
+    halos must be depends on the noise level and the cosmology): the hidden layer per neighbour, summed over
+    them."""
+
+    def __init__(self, d: int, cond_dim: int, hidden: int = 64):
+        super().__init__(n_neighbour_features(), d, cond_dim, hidden)
+
+    def forward(self, feats: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        h = F.gelu(self.inp(feats.to(self.inp.weight.dtype)) + self.cond(c)[:, None, None, :])
+        return self.out(h.sum(dim=2))
 
 
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -159,7 +184,7 @@ class Block(nn.Module):
     """Pre-norm transformer block with adaLN-zero conditioning (and optional inducing points)."""
 
     def __init__(self, d: int, heads: int, mlp_ratio: int, cond_dim: int, induced_points: int,
-                 distance_bias: int = 0, relative_phases: int = 0, mesh_gravity: int = 0):
+                 distance_bias: int = 0, relative_phases: int = 0, mesh_gravity: int = 0, neighbours: int = 0):
         super().__init__()
         self.norm1 = nn.LayerNorm(d, elementwise_affine=False)
         self.norm2 = nn.LayerNorm(d, elementwise_affine=False)
@@ -182,6 +207,7 @@ class Block(nn.Module):
             nn.init.zeros_(self.rel_out.weight)
             nn.init.zeros_(self.rel_out.bias)
         self.mesh_out = MeshMessage(d, cond_dim) if mesh_gravity else None
+        self.nbr_out = NeighbourMessage(d, cond_dim) if neighbours else None
         self.induced = None
         if induced_points > 0:
             self.induced = nn.Parameter(torch.randn(induced_points, d) / math.sqrt(d))
@@ -189,7 +215,8 @@ class Block(nn.Module):
             self.norm_i = nn.LayerNorm(d)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, d2: torch.Tensor | None = None,
-                phases: torch.Tensor | None = None, mesh: torch.Tensor | None = None) -> torch.Tensor:
+                phases: torch.Tensor | None = None, mesh: torch.Tensor | None = None,
+                nbr: torch.Tensor | None = None) -> torch.Tensor:
         s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)
         h = _modulate(self.norm1(x), s1, sc1)
         if self.induced is None:
@@ -210,6 +237,8 @@ class Block(nn.Module):
         x = x + g1[:, None, :] * a
         if self.mesh_out is not None and mesh is not None:
             x = x + self.mesh_out(mesh, c).to(x.dtype)
+        if self.nbr_out is not None and nbr is not None:
+            x = x + self.nbr_out(nbr, c).to(x.dtype)
         x = x + g2[:, None, :] * self.mlp(_modulate(self.norm2(x), s2, sc2))
         return x
 
@@ -236,7 +265,7 @@ class ScoreNetwork(nn.Module):
                                   nn.Linear(config.cond_dim, config.cond_dim), nn.SiLU())
         self.blocks = nn.ModuleList(
             Block(d, config.n_heads, config.mlp_ratio, config.cond_dim, config.induced_points,
-                  config.distance_bias, config.relative_phases, config.mesh_gravity)
+                  config.distance_bias, config.relative_phases, config.mesh_gravity, config.neighbours)
             for _ in range(config.n_layers)
         )
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False)
@@ -271,10 +300,11 @@ class ScoreNetwork(nn.Module):
             ang = (2.0 * math.pi * u[..., :, None] * k).flatten(-2)
             phases = torch.cat([torch.cos(ang), torch.sin(ang)], dim=-1)
         mesh = mesh_features(u, self.config.mesh_gravity) if self.config.mesh_gravity else None
+        nbr = neighbour_features(u, self.config.neighbours, d2) if self.config.neighbours else None
         h = self.embed(torch.cat(inputs, dim=-1))
         c = self.conditioning(gamma, theta, gamma_range)
         for block in self.blocks:
-            h = block(h, c, d2, phases, mesh)
+            h = block(h, c, d2, phases, mesh, nbr)
         shift, scale = self.ada_out(c).chunk(2, dim=-1)
         return self.out(_modulate(self.norm_out(h), shift, scale))
 

@@ -477,8 +477,8 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     vdm = vdm.to(device)
     if cfg.train_new_only:
         if not new_parts:
-            raise ParameterError("train_new_only: the config switches on no new part (relative_phases, mesh_gravity) "
-                                 "that the init_from model lacks", cfg.init_from)
+            raise ParameterError("train_new_only: the config switches on no new part (relative_phases, mesh_gravity, "
+                                 "neighbours) that the init_from model lacks", cfg.init_from)
         for name, p in vdm.named_parameters():
             p.requires_grad_(_is_new_part(name, new_parts))
     ema = _EMA(vdm, cfg.ema_decay)
@@ -695,7 +695,7 @@ def _warm_start_files(cfg: TrainConfig, suite: Suite) -> tuple[FeatureTransform,
 
 #: network options a warm start may switch on (from 0 in the source), and the names of the zero-initialised
 #: parameters each adds (so the run starts at exactly the source's function)
-NEW_PART_OPTIONS = {"relative_phases": ".rel_out.", "mesh_gravity": ".mesh_out."}
+NEW_PART_OPTIONS = {"relative_phases": ".rel_out.", "mesh_gravity": ".mesh_out.", "neighbours": ".nbr_out."}
 
 
 def _new_parts(cfg: TrainConfig) -> tuple[str, ...]:
