@@ -1,10 +1,11 @@
 """The 3D view: halos as sprites sized by mass in a PyVista QtInteractor.
 
 Two layers can be shown: the model *sample* and a loaded *simulation*, toggled or side by side
-(the simulation drawn one box-width and a gap to the right of the sample, in the same scene, so
-both share one camera and one render). Colour: log10 mass [Msun/h], speed |v| [km/s] or the
-line-of-sight velocity v_los [km/s], with a scalar bar. Positions in real space or in redshift
-space along the chosen axis (computed by :meth:`HaloCatalog.redshift_space_positions`).
+(the simulation drawn one box-width and a gap beside the sample along +y, to its right in the default
+isometric view, in the same scene, so both share one camera and one render). Colour: log10 mass
+[Msun/h], speed |v| [km/s] or the line-of-sight velocity v_los [km/s], with a scalar bar. Positions
+in real space or in redshift space along the chosen axis (computed by
+:meth:`HaloCatalog.redshift_space_positions`).
 
 Rendering habits (see the project's gui-headless notes): render only on the GUI thread; update
 an existing actor's arrays in place when the number of halos is unchanged (intermediate
@@ -217,8 +218,9 @@ class HaloView(QtWidgets.QWidget):
         if lay.name == "simulation" and self.display == "side by side":
             sample = self.layers["sample"].catalog
             base = sample.box_size if sample is not None else 0.0
-            if base:
-                return np.array([base * (1 + SIDE_GAP), 0.0, 0.0])
+            if base:  # along +y: in the default isometric view (camera on the (1, 1, 1) diagonal) +y is to the
+                # right on screen and +x to the left
+                return np.array([0.0, base * (1 + SIDE_GAP), 0.0])
         return np.zeros(3)
 
     def _visible(self, lay: _Layer) -> bool:
