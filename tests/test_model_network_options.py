@@ -197,7 +197,10 @@ def test_neighbour_features_against_a_direct_computation():
 
     g = torch.Generator().manual_seed(3)
     u = torch.rand(2, 30, 3, generator=g)
-    u[0, 1] = torch.remainder(u[0, 0] + torch.tensor([0.995, 0.004, 0.0]), 1.0)  # a close pair across a face
+    # half of the halos in a clump 0.05 wide (separations s ~ 0.05-0.15 mean separations, where the basis
+    # functions live), straddling the faces x = 0 and y = 0; the others spread over the box
+    u[:, :15] = torch.remainder(0.05 * torch.rand(2, 15, 3, generator=g) - torch.tensor([0.025, 0.025, -0.4]), 1.0)
+    u[0, 21] = torch.remainder(u[0, 20] + torch.tensor([0.995, 0.004, 0.0]), 1.0)  # a close pair across a face
     k = 3
     f = neighbour_features(u, k)
     assert f.shape == (2, 30, k, n_neighbour_features())
@@ -215,9 +218,11 @@ def test_neighbour_features_against_a_direct_computation():
             unit = d[order] / r[order, None]
             want = torch.cat([rbf, (unit[:, :, None] * rbf[:, None, :]).reshape(k, -1)], dim=1)
             torch.testing.assert_close(f[b, i].double(), want, rtol=1e-4, atol=1e-5)
+    clumped = f[:, :15, :, :len(RBF_CENTRES)].amax(dim=-1)  # the clump's neighbours are inside the basis' reach
+    assert (clumped > 0.1).float().mean() > 0.9
     # the close pair: each other's nearest neighbour, at 0.005 box lengths, in opposite directions
-    assert f[0, 0, 0, :len(RBF_CENTRES)].sum() > 0.5
-    torch.testing.assert_close(f[0, 0, 0, len(RBF_CENTRES):], -f[0, 1, 0, len(RBF_CENTRES):])
+    assert f[0, 20, 0, :len(RBF_CENTRES)].sum() > 0.5
+    torch.testing.assert_close(f[0, 20, 0, len(RBF_CENTRES):], -f[0, 21, 0, len(RBF_CENTRES):])
     shifted = torch.remainder(u + torch.tensor([0.37, 0.81, 0.05]), 1.0)
     torch.testing.assert_close(neighbour_features(shifted, k), f, rtol=1e-4, atol=1e-4)
     perm = torch.randperm(30, generator=g)

@@ -22,7 +22,8 @@ are freed only when the last guard is released (the window closes), and so is cy
 a freeze happens (collecting it first would cost the ~0.2 s).
 
 Guards nest (the worker and the plot thread each hold one; tests open many windows): the first one acquired freezes
-and disables, the last one released unfreezes and restores the collector as it was.
+and disables, the last one released unfreezes, collects once in the GUI thread and restores the collector as it
+was. (Unfreezing also undoes a ``gc.freeze()`` the host program made before the first guard.)
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class MainThreadCollector:
         global _active, _was_enabled
         if self.started:
             return
+        if QtCore.QCoreApplication.instance() is None:
+            return  # no Qt application, no GUI thread to protect (a worker used from a script)
         timer = _ensure_timer()
         with _lock:
             if _active == 0:
@@ -121,12 +124,16 @@ def _release() -> None:
     global _active
     with _lock:
         _active -= 1
-        if _active == 0:
-            if _timer is not None:
-                _timer.stop()
-            gc.unfreeze()
-            if _was_enabled:
-                gc.enable()
+        last = _active == 0
+        if last and _timer is not None:
+            _timer.stop()
+    if last:
+        # the frozen cyclic garbage (closed windows' Qt objects among it) is collected here, in the GUI thread,
+        # before CPython may collect in any thread again (~0.2 s, once, when the window closes)
+        gc.unfreeze()
+        gc.collect()
+        if _was_enabled and _active == 0:
+            gc.enable()
 
 
 def freeze_now() -> None:
@@ -136,8 +143,8 @@ def freeze_now() -> None:
     with _lock:
         if _active == 0:
             return
-        gc.collect(1)
-        gc.freeze()
+    gc.collect(1)  # (outside the lock: finalizers run here)
+    gc.freeze()
 
 
 def reset() -> int:

@@ -1,8 +1,8 @@
 """The 3D view: halos as sprites sized by mass in a PyVista QtInteractor.
 
 Two layers can be shown: the model *sample* and a loaded *simulation*, toggled or side by side
-(the simulation drawn one box-width and a gap beside the sample along +y, to its right in the default
-isometric view, in the same scene, so both share one camera and one render). Colour: log10 mass
+(the simulation drawn one box-width and a gap beside the sample, along the box axis nearest to the screen's
+right in the last camera preset, in the same scene, so both share one camera and one render). Colour: log10 mass
 [Msun/h], speed |v| [km/s] or the line-of-sight velocity v_los [km/s], with a scalar bar. Positions
 in real space or in redshift space along the chosen axis (computed by
 :meth:`HaloCatalog.redshift_space_positions`).
@@ -80,6 +80,7 @@ class HaloView(QtWidgets.QWidget):
         self.space = "real"
         self.los_axis = "z"
         self.display = "side by side"
+        self._side_axis: tuple[int, float] = (1, 1.0)  # side by side: simulation along +y (see _place_side_by_side)
         self.size_by_mass = True
         self._clim: tuple[float, float] | None = None
         self._scalar_bar = None
@@ -174,6 +175,7 @@ class HaloView(QtWidgets.QWidget):
             self.plotter.view_yz(render=False)
         else:
             raise ValueError(f"camera preset must be one of {CAMERA_PRESETS}")
+        self._place_side_by_side()
         self.plotter.reset_camera(render=False)
         self.plotter.update()
 
@@ -181,8 +183,26 @@ class HaloView(QtWidgets.QWidget):
         """Isometric view of everything shown; a camera restored from a session is forgotten."""
         self._camera_set = False
         self.plotter.view_isometric(render=False)
+        self._place_side_by_side()
         self.plotter.reset_camera(render=False)
         self.plotter.update()
+
+    def _place_side_by_side(self) -> None:
+        """Put the side-by-side simulation along the box axis (with its sign) nearest to the screen's right in the
+        camera just set, so that it is drawn to the right of the sample ("simulation (right)"); redraws it when
+        that changes. Only at presets and resets: free rotation moves the camera, not the boxes."""
+        cam = self.plotter.camera
+        direction = np.subtract(cam.focal_point, cam.position)
+        right = np.cross(direction, cam.up)
+        scores = np.concatenate([right, -right])
+        k = int(np.argmax(scores))  # ties (isometric: -x and +y) go to the first, +y
+        side = (k % 3, 1.0 if k < 3 else -1.0)
+        if side != self._side_axis:
+            self._side_axis = side
+            sim = self.layers["simulation"]
+            if self.display == "side by side" and sim.catalog is not None:
+                self._draw_layer(sim)
+                self._finish()
 
     def camera_position(self) -> list[list[float]]:
         return [list(map(float, v)) for v in self.plotter.camera_position]
@@ -218,9 +238,11 @@ class HaloView(QtWidgets.QWidget):
         if lay.name == "simulation" and self.display == "side by side":
             sample = self.layers["sample"].catalog
             base = sample.box_size if sample is not None else 0.0
-            if base:  # along +y: in the default isometric view (camera on the (1, 1, 1) diagonal) +y is to the
-                # right on screen and +x to the left
-                return np.array([0.0, base * (1 + SIDE_GAP), 0.0])
+            if base:  # along the box axis nearest to the screen's right in the last camera preset
+                axis, sign = self._side_axis
+                offset = np.zeros(3)
+                offset[axis] = sign * base * (1 + SIDE_GAP)
+                return offset
         return np.zeros(3)
 
     def _visible(self, lay: _Layer) -> bool:
