@@ -20,13 +20,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lssviewer.io import hdf5  # noqa: E402
 from lssviewer.model import load_model  # noqa: E402
 from lssviewer.stats import compute_sets  # noqa: E402
+from lssviewer.stats.pairs import iter_pairs, periodic_tree  # noqa: E402
 
 XI_AT = (2.0, 6.0, 10.0)
 V12_AT = (6.0, 10.0, 14.0)
@@ -35,21 +35,14 @@ CLOSE = 3.0  # Mpc/h
 
 def closest_separation(catalog) -> float:
     """The smallest pair separation [Mpc/h] of a catalog (periodic box, minimum image)."""
-    box = float(catalog.box_size)
-    dist, _ = cKDTree(np.mod(catalog.positions, box), boxsize=box).query(np.mod(catalog.positions, box), k=2)
+    dist, _ = periodic_tree(catalog.positions, catalog.box_size).query(catalog.positions, k=2)
     return float(dist[:, 1].min())
 
 
 def close_separations(catalogs, r: float = 4.0) -> list[np.ndarray]:
     """Per catalog, the separations [Mpc/h] of all pairs closer than ``r`` (periodic box, minimum image)."""
-    out = []
-    for c in catalogs:
-        box = float(c.box_size)
-        x = np.mod(c.positions, box)
-        pairs = cKDTree(x, boxsize=box).query_pairs(r, output_type="ndarray")
-        d = (x[pairs[:, 0]] - x[pairs[:, 1]] + box / 2) % box - box / 2
-        out.append(np.linalg.norm(d, axis=1))
-    return out
+    return [np.concatenate([blk[3] for blk in iter_pairs(c.positions, c.box_size, r)] or [np.zeros(0)])
+            for c in catalogs]
 
 
 def at(result, where) -> list[float]:

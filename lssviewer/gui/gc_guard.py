@@ -120,6 +120,19 @@ class MainThreadCollector:
         _release()
 
 
+def start_guarded(thread: threading.Thread) -> MainThreadCollector:
+    """Start a guard, then ``thread`` (released again if the thread cannot start); :meth:`stop` the returned guard
+    once the thread has stopped."""
+    guard = MainThreadCollector()
+    guard.start()
+    try:
+        thread.start()
+    except BaseException:
+        guard.stop()
+        raise
+    return guard
+
+
 def _release() -> None:
     global _active
     with _lock:

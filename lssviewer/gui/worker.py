@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore
 
-from lssviewer.gui.gc_guard import MainThreadCollector
+from lssviewer.gui.gc_guard import start_guarded
 
 #: Minimum time between two intermediate states sent to the GUI during sampling (seconds): the
 #: GUI renders each state and the whole window is re-composed through OpenGL (30-80 ms with
@@ -251,15 +251,8 @@ class InferenceWorker(QtCore.QObject):
         self.info: ModelInfo | None = None
         if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
             sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-        # cyclic garbage (closed dialogs and windows hold Qt objects) must not be collected in the worker thread
-        self.gc_guard = MainThreadCollector()
-        self.gc_guard.start()
         self._thread = threading.Thread(target=self._loop, name="lssviewer-inference", daemon=True)
-        try:
-            self._thread.start()
-        except BaseException:
-            self.gc_guard.stop()
-            raise
+        self.gc_guard = start_guarded(self._thread)  # cyclic garbage is collected in the GUI thread only
 
     # ------------------------------------------------------------------ GUI-thread API
     def load_model(self, path: str | None = None, device: str | None = None) -> int:

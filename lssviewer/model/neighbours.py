@@ -30,21 +30,19 @@ def n_neighbour_features() -> int:
 
 
 @torch.no_grad()
-def neighbour_features(u: torch.Tensor, k: int, d2: torch.Tensor | None = None) -> torch.Tensor:
+def neighbour_features(u: torch.Tensor, k: int, d2: torch.Tensor) -> torch.Tensor:
     """Features (B, N, k, 4M) of each halo's k nearest neighbours (nearest first), float32.
 
     Args:
         u: (B, N, 3) positions as fractions of a unit periodic box.
         k: neighbours per halo (1 <= k < N).
-        d2: the squared minimum-image separations (B, N, N) of u when already computed (the distance bias's).
+        d2: the squared minimum-image separations (B, N, N) of u (``network.periodic_sq_distances``, which the
+            distance bias also uses).
     """
     b, n, _ = u.shape
     if not 1 <= k < n:
         raise ValueError(f"neighbours must be between 1 and N - 1 = {n - 1}, got {k}")
     u = u.detach().float()
-    if d2 is None:
-        diff = u[:, :, None, :] - u[:, None, :, :]
-        d2 = (diff - torch.round(diff)).square().sum(-1)
     d2 = d2.detach().float().clone()
     d2.diagonal(dim1=1, dim2=2).fill_(float("inf"))
     sq, idx = torch.topk(d2, k, dim=-1, largest=False)  # (B, N, k), ascending

@@ -300,7 +300,9 @@ class ScoreNetwork(nn.Module):
             ang = (2.0 * math.pi * u[..., :, None] * k).flatten(-2)
             phases = torch.cat([torch.cos(ang), torch.sin(ang)], dim=-1)
         mesh = mesh_features(u, self.config.mesh_gravity) if self.config.mesh_gravity else None
-        nbr = neighbour_features(u, self.config.neighbours, d2) if self.config.neighbours else None
+        nbr = None
+        if self.config.neighbours:
+            nbr = neighbour_features(u, self.config.neighbours, d2 if d2 is not None else periodic_sq_distances(u))
         h = self.embed(torch.cat(inputs, dim=-1))
         c = self.conditioning(gamma, theta, gamma_range)
         for block in self.blocks:

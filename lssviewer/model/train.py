@@ -438,15 +438,12 @@ def train(data: str | os.PathLike[str] | Sequence[HaloCatalog] | Suite, out: str
     check_suite_in_prior(suite, cfg.prior)
     if state_meta is not None and state_meta["data_sha256"] != suite.provenance["features_sha256"]:
         raise LssviewerError("the training data differ from those of the run being resumed", out)
-    if state_meta is not None:  # the split the resumed run began with (train states before 0.1.0's: the plain one)
-        if "val_indices" in state_meta:
-            val_idx = np.asarray(sorted(int(i) for i in state_meta["val_indices"]), dtype=np.int64)
-            train_idx = np.setdiff1d(np.arange(len(suite)), val_idx)
-        else:
-            train_idx, val_idx = split_indices(len(suite), cfg.val_fraction, cfg.seed)
-    elif cfg.init_from:  # the source's held-out boxes stay held out, on a grown suite too
+    if state_meta is not None and "val_indices" in state_meta:  # the split the resumed run began with
+        val_idx = np.asarray(sorted(int(i) for i in state_meta["val_indices"]), dtype=np.int64)
+        train_idx = np.setdiff1d(np.arange(len(suite)), val_idx)
+    elif state_meta is None and cfg.init_from:  # the source's held-out boxes stay held out, on a grown suite too
         train_idx, val_idx = _warm_start_split(cfg, suite, is_main)
-    else:
+    else:  # (also a resumed run whose train state predates 0.1.0: it began with the plain split)
         train_idx, val_idx = split_indices(len(suite), cfg.val_fraction, cfg.seed)
     if len(train_idx) == 0:
         raise LssviewerError("no training boxes left after the validation split")

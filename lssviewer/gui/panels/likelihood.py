@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from lssviewer.gui.gc_guard import MainThreadCollector
+from lssviewer.gui.gc_guard import start_guarded
 
 MODES = {"omega_m": "Ωm profile", "sigma_8": "σ8 profile", "grid": "2-D grid"}
 #: Plain Unicode labels: mathtext costs ~100 ms on a first draw, which would stall the window.
@@ -98,14 +98,8 @@ class _RenderThread(QtCore.QObject):
         self._cond = threading.Condition()
         self._job: Callable[[], QtGui.QImage] | None = None
         self._stop = False
-        self.gc_guard = MainThreadCollector()  # cyclic garbage is collected in the GUI thread, not this one
-        self.gc_guard.start()
         self._thread = threading.Thread(target=self._loop, name="lssviewer-plot", daemon=True)
-        try:
-            self._thread.start()
-        except BaseException:
-            self.gc_guard.stop()
-            raise
+        self.gc_guard = start_guarded(self._thread)  # cyclic garbage is collected in the GUI thread only
 
     def request(self, job: Callable[[], QtGui.QImage]) -> None:
         with self._cond:
